@@ -10,7 +10,9 @@ class Ring {
   readonly #items: (BusMessage | undefined)[];
   #head = 0;
   #size = 0;
-  constructor(readonly capacity: number) {
+  readonly capacity: number;
+  constructor(capacity: number) {
+    this.capacity = capacity;
     this.#items = new Array<BusMessage | undefined>(capacity);
   }
   get size(): number { return this.#size; }
