@@ -71,7 +71,8 @@ export const Config = z.strictObject({
   retention: z
     .strictObject({
       rawDays: z.number().int().min(1).default(7).describe('TTL of raw datagrams and quarantine rows'),
-      sampleDays: z.number().int().min(1).default(30).describe('TTL of decoded samples'),
+      sampleDays: z.number().int().min(1).default(30).describe('TTL of decoded samples and counters'),
+      rollupDays: z.number().int().min(1).default(90).describe('TTL of the per-minute rollups'),
     })
     .prefault({}),
   http: z

@@ -4,31 +4,50 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
+  // Hot loops keep plain counters; these hooks copy them into the metrics when they are scraped.
+  const beforeScrape: (() => void)[] = [];
+  const sync = (): void => { for (const hook of beforeScrape) hook(); };
+  const kernelDropsSource: { read: (() => Promise<number | undefined>) | undefined } = { read: undefined };
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'hoptrace_process_' });
   const m = {
     registry,
+    beforeScrape,
+    kernelDropsSource,
+    kernelDrops: new Gauge({
+      name: 'hoptrace_collector_socket_kernel_drops',
+      help: 'datagrams the kernel dropped on the sFlow socket (receive buffer full), from /proc/net/udp',
+      registers: [registry],
+      async collect() {
+        const drops = await kernelDropsSource.read?.();
+        if (drops !== undefined) this.set(drops);
+      },
+    }),
     datagramsReceived: new Counter({
       name: 'hoptrace_collector_datagrams_received_total',
       help: 'sFlow datagrams read from the UDP socket',
       labelNames: ['exporter'] as const,
       registers: [registry],
+      collect: sync,
     }),
     datagramsDropped: new Counter({
       name: 'hoptrace_datagrams_dropped_total',
       help: 'datagrams dropped before decoding (queue-full: the decoder could not keep up; too-large; closed)',
       labelNames: ['reason'] as const,
       registers: [registry],
+      collect: sync,
     }),
     bytesReceived: new Counter({
       name: 'hoptrace_collector_bytes_received_total',
       help: 'UDP payload bytes received',
       registers: [registry],
+      collect: sync,
     }),
     queueDepth: new Gauge({
       name: 'hoptrace_bus_queue_depth',
       help: 'messages waiting in the in-process bus',
       labelNames: ['topic'] as const,
       registers: [registry],
+      collect: sync,
     }),
     datagramsDecoded: new Counter({
       name: 'hoptrace_sflow_datagrams_decoded_total',

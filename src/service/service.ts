@@ -1,0 +1,156 @@
+// Composition of the long-running service. The same stages run in every deployment; only the Bus
+// and the Store differ (memory + chDB embedded, Kafka + ClickHouse server distributed):
+//   role 'all'       : UDP receiver -> bus -> decode stage -> store, plus HTTP  (hoptrace serve)
+//   role 'collector' : UDP receiver -> bus (Kafka), plus HTTP                  (hoptrace collector)
+import type { Bus } from '../bus/bus.js';
+import { MemoryBus } from '../bus/memory-bus.js';
+import type { Config } from '../config/schema.js';
+import { durationMs } from '../config/schema.js';
+import { UdpReceiver } from '../collector/udp-receiver.js';
+import { startHttpServer, type HealthReport } from '../api/http-server.js';
+import type { Logger } from '../observability/log.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import { DecodeStage } from '../pipeline/decode-stage.js';
+import type { Store } from '../store/store.js';
+import { VERSION } from '../version.js';
+import { openStore } from './open-store.js';
+
+export type Role = 'all' | 'collector';
+
+export interface Receiver {
+  start(): Promise<{ address: string; port: number; receiveBuffer: number }>;
+  stop(): Promise<void>;
+  kernelDrops(): Promise<number | undefined>;
+  readonly stats: { received: number; bytes: number; droppedQueueFull: number; exporters: Map<string, number> };
+}
+
+export interface RunningService {
+  udpPort: number;
+  httpPort: number | undefined;
+  metrics: Metrics;
+  store: Store | undefined;
+  /** Stops receiving, delivers what is queued to the store, closes everything. */
+  stop(): Promise<void>;
+}
+
+export async function startService(config: Config, deps: { role: Role; log: Logger; metrics?: Metrics }): Promise<RunningService> {
+  const { role, log } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const started = Date.now();
+
+  const bus = await openBus(config, log);
+  let store: Store | undefined;
+  let stage: DecodeStage | undefined;
+  if (role === 'all') {
+    store = await openStore(config);
+    const report = await store.migrate();
+    log.info({ store: store.kind, database: store.database, applied: report.applied }, report.applied.length > 0 ? 'schema migrated' : 'schema up to date');
+    stage = new DecodeStage({
+      bus,
+      store,
+      metrics,
+      log: log.child({ module: 'decode' }),
+      maxBatch: Math.max(256, Math.ceil(config.pipeline.batchRows / 6)),
+      lingerMs: durationMs(config.pipeline.batchInterval),
+      keepRawDatagrams: config.pipeline.keepRawDatagrams,
+    });
+    stage.start();
+  }
+
+  const receiver = await createReceiver(config, bus, log);
+  const bound = await receiver.start();
+  log.info({ listen: `${bound.address}:${bound.port}`, receiveBuffer: bound.receiveBuffer }, 'receiving sFlow');
+  registerReceiverMetrics(metrics, receiver, bus);
+
+  let httpPort: number | undefined;
+  let closeHttp: (() => Promise<void>) | undefined;
+  if (config.http.enabled) {
+    const http = await startHttpServer({
+      listen: config.http.listen,
+      registry: metrics.registry,
+      health: async (): Promise<HealthReport> => {
+        const storeOk = store === undefined ? undefined : await store.query('SELECT 1 AS ok').then(() => true, () => false);
+        return {
+          status: storeOk === false ? 'degraded' : 'ok',
+          version: VERSION,
+          role,
+          uptimeSeconds: Math.round((Date.now() - started) / 1000),
+          collector: {
+            listen: `${bound.address}:${bound.port}`,
+            received: receiver.stats.received,
+            droppedQueueFull: receiver.stats.droppedQueueFull,
+            kernelDrops: (await receiver.kernelDrops()) ?? null,
+            exporters: Object.fromEntries(receiver.stats.exporters),
+          },
+          bus: { kind: bus.kind, queued: bus.depth('hoptrace.sflow.raw.v1') },
+          pipeline: stage?.status() ?? null,
+          store: store === undefined ? null : { kind: store.kind, database: store.database, reachable: storeOk },
+        };
+      },
+    });
+    httpPort = http.port;
+    closeHttp = http.close;
+    log.info({ listen: `${config.http.listen.replace(/:\d+$/, '')}:${http.port}` }, 'serving /health and /metrics');
+  }
+
+  return {
+    udpPort: bound.port,
+    httpPort,
+    metrics,
+    store,
+    async stop(): Promise<void> {
+      await receiver.stop();
+      await bus.close(); // delivers what is queued to the decode stage
+      await stage?.stop();
+      await closeHttp?.();
+      await store?.close();
+    },
+  };
+}
+
+async function openBus(config: Config, log: Logger): Promise<Bus> {
+  if (config.bus.kind === 'memory') return new MemoryBus({ capacity: config.collector.queueDatagrams });
+  const { KafkaBus } = await import('../bus/kafka-bus.js');
+  const bus = new KafkaBus({
+    brokers: config.bus.brokers,
+    clientId: config.bus.clientId,
+    topicPrefix: config.bus.topicPrefix,
+    capacity: config.collector.queueDatagrams,
+    logger: log.child({ module: 'kafka' }),
+  });
+  await bus.connect();
+  return bus;
+}
+
+async function createReceiver(config: Config, bus: Bus, log: Logger): Promise<Receiver> {
+  const onBufferShort = (requested: number, granted: number): void => {
+    log.warn({ requested, granted }, `UDP receive buffer is ${granted} bytes, not the ${requested} configured: raise net.core.rmem_max (sysctl -w net.core.rmem_max=${requested}) or bursts will be dropped by the kernel`);
+  };
+  const { NativeUdpReceiver } = await import('../collector/native-receiver.js');
+  const native = NativeUdpReceiver.available();
+  if (native.ok) {
+    return new NativeUdpReceiver({ listen: config.collector.listen, receiveBuffer: config.collector.receiveBuffer, bus, onBufferShort });
+  }
+  log.warn({ reason: native.reason }, 'native UDP receiver unavailable: using Node dgram (about 150 k datagrams/s at most)');
+  return new UdpReceiver({ listen: config.collector.listen, receiveBuffer: config.collector.receiveBuffer, bus, onBufferShort });
+}
+
+function registerReceiverMetrics(metrics: Metrics, receiver: Receiver, bus: Bus): void {
+  // The receive loop keeps plain counters (no metric calls per datagram); they are copied at scrape time.
+  let reported = { received: 0, bytes: 0, dropped: 0 };
+  const exporterSeen = new Map<string, number>();
+  const sync = (): void => {
+    const s = receiver.stats;
+    metrics.bytesReceived.inc(s.bytes - reported.bytes);
+    metrics.datagramsDropped.inc({ reason: 'queue-full' }, s.droppedQueueFull - reported.dropped);
+    for (const [exporter, n] of s.exporters) {
+      const before = exporterSeen.get(exporter) ?? 0;
+      if (n > before) metrics.datagramsReceived.inc({ exporter }, n - before);
+      exporterSeen.set(exporter, n);
+    }
+    reported = { received: s.received, bytes: s.bytes, dropped: s.droppedQueueFull };
+    metrics.queueDepth.set({ topic: 'hoptrace.sflow.raw.v1' }, bus.depth('hoptrace.sflow.raw.v1'));
+  };
+  metrics.beforeScrape.push(sync);
+  metrics.kernelDropsSource.read = () => receiver.kernelDrops();
+}
