@@ -7,7 +7,9 @@ import { MemoryBus } from '../bus/memory-bus.js';
 import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
 import { UdpReceiver } from '../collector/udp-receiver.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startHttpServer, type HealthReport } from '../api/http-server.js';
+import { queryRoute } from '../api/query-route.js';
 import type { Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { DecodeStage } from '../pipeline/decode-stage.js';
@@ -65,9 +67,12 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
   let httpPort: number | undefined;
   let closeHttp: (() => Promise<void>) | undefined;
   if (config.http.enabled) {
+    const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
+    if (store !== undefined) routes.set('/v1/query', queryRoute(store));
     const http = await startHttpServer({
       listen: config.http.listen,
       registry: metrics.registry,
+      routes,
       health: async (): Promise<HealthReport> => {
         const storeOk = store === undefined ? undefined : await store.query('SELECT 1 AS ok').then(() => true, () => false);
         return {
