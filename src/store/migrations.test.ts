@@ -49,6 +49,7 @@ describe('MIGRATIONS', () => {
     const ddl = new RegExp(`CREATE TABLE IF NOT EXISTS hx\\.${table} \\(([\\s\\S]*?)\\) ENGINE`).exec(rendered)?.[1] ?? '';
     const columns = [...ddl.matchAll(/^\s*(\w+) [A-Z]/gm)].map((m) => m[1]).filter((name) => name !== 'INDEX');
     const written = wire.map((column) => column[0]);
-    expect(columns.filter((name) => name !== 'row_id').sort()).toEqual([...written].sort());
+    expect(columns.filter((name) => name !== 'row_id' && name !== 'stored_at').sort()).toEqual([...written].sort());
+    expect(columns).toContain('stored_at');
   });
 });

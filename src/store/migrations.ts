@@ -92,6 +92,10 @@ const SAMPLE_KEY_COLUMNS = `
   source_id_index UInt32`;
 
 // Deterministic identity of a sample: the same datagram decoded twice gives the same row_id.
+// When the row was stored: TTLs count from here, not from received_at, so a capture replayed long
+// after it was taken is kept for the retention period instead of being dropped on insert.
+const STORED_AT = "stored_at DateTime('UTC') DEFAULT now() CODEC(Delta, ZSTD(1))";
+
 const SAMPLE_ROW_ID = 'row_id UInt64 MATERIALIZED cityHash64(exporter, agent, sub_agent_id, datagram_sequence, sample_index)';
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -125,12 +129,13 @@ export const MIGRATIONS: readonly Migration[] = [
         decode_status LowCardinality(String),
         error_code LowCardinality(String),
         raw String CODEC(ZSTD(1)),
+        ${STORED_AT},
         row_id UInt64 MATERIALIZED cityHash64(exporter, exporter_port, received_at, raw)
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toDate(received_at)
       ORDER BY (agent, sub_agent_id, received_at, row_id)
-      TTL toDateTime(received_at) + toIntervalDay({raw_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({raw_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
     ],
   },
   {
@@ -154,6 +159,7 @@ export const MIGRATIONS: readonly Migration[] = [
         vni_egress UInt32,
         vni_ingress UInt32,
         extended Map(LowCardinality(String), String),
+        ${STORED_AT},
         ${SAMPLE_ROW_ID},
         INDEX src_ip_idx src_ip TYPE bloom_filter GRANULARITY 2,
         INDEX dst_ip_idx dst_ip TYPE bloom_filter GRANULARITY 2,
@@ -162,8 +168,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toDate(received_at)
       ORDER BY (agent, sub_agent_id, received_at, row_id)
-      TTL toDateTime(received_at) + toIntervalDay({sample_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({sample_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
     ],
   },
   {
@@ -209,12 +215,13 @@ export const MIGRATIONS: readonly Migration[] = [
         port_name LowCardinality(String),
         metrics Map(LowCardinality(String), Float64),
         labels Map(LowCardinality(String), String),
+        ${STORED_AT},
         ${SAMPLE_ROW_ID}
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toDate(received_at)
       ORDER BY (agent, sub_agent_id, source_id_type, source_id_index, received_at, row_id)
-      TTL toDateTime(received_at) + toIntervalDay({sample_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({sample_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
     ],
   },
   {
@@ -239,12 +246,13 @@ export const MIGRATIONS: readonly Migration[] = [
         linux_drop_reason LowCardinality(String),
         transit_delay UInt32,
         queue_depth UInt32,
+        ${STORED_AT},
         ${SAMPLE_ROW_ID}
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toDate(received_at)
       ORDER BY (agent, sub_agent_id, received_at, row_id)
-      TTL toDateTime(received_at) + toIntervalDay({sample_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({sample_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
     ],
   },
   {
@@ -264,12 +272,13 @@ export const MIGRATIONS: readonly Migration[] = [
         issues UInt32,
         raw String CODEC(ZSTD(1)),
         hoptrace_version LowCardinality(String),
+        ${STORED_AT},
         row_id UInt64 MATERIALIZED cityHash64(source, exporter, exporter_port, received_at, raw)
       ) ENGINE = ReplacingMergeTree
       PARTITION BY toDate(received_at)
       ORDER BY (source, exporter, received_at, row_id)
-      TTL toDateTime(received_at) + toIntervalDay({raw_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({raw_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
     ],
   },
   {
@@ -285,12 +294,13 @@ export const MIGRATIONS: readonly Migration[] = [
         output_value UInt32,
         samples UInt64,
         frames UInt64,
-        bytes UInt64
+        bytes UInt64,
+        ${STORED_AT}
       ) ENGINE = SummingMergeTree((samples, frames, bytes))
       PARTITION BY toDate(minute)
       ORDER BY (agent, sub_agent_id, minute, input_format, input_value, output_format, output_value)
-      TTL minute + toIntervalDay({rollup_days})
-      SETTINGS ${DEDUP_WINDOW}`,
+      TTL stored_at + toIntervalDay({rollup_days})
+      SETTINGS ${DEDUP_WINDOW}, ttl_only_drop_parts = 1`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.flow_samples_1m_mv TO {db}.flow_samples_1m AS
       SELECT
         toStartOfMinute(received_at) AS minute,
@@ -306,12 +316,12 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** Which retention setting each table's TTL follows (checked and corrected on every start). */
 export const TABLE_RETENTION: Readonly<Record<string, { column: string; days: keyof Retention }>> = {
-  sflow_datagrams: { column: 'toDateTime(received_at)', days: 'rawDays' },
-  quarantine: { column: 'toDateTime(received_at)', days: 'rawDays' },
-  flow_samples: { column: 'toDateTime(received_at)', days: 'sampleDays' },
-  counter_samples: { column: 'toDateTime(received_at)', days: 'sampleDays' },
-  discard_samples: { column: 'toDateTime(received_at)', days: 'sampleDays' },
-  flow_samples_1m: { column: 'minute', days: 'rollupDays' },
+  sflow_datagrams: { column: 'stored_at', days: 'rawDays' },
+  quarantine: { column: 'stored_at', days: 'rawDays' },
+  flow_samples: { column: 'stored_at', days: 'sampleDays' },
+  counter_samples: { column: 'stored_at', days: 'sampleDays' },
+  discard_samples: { column: 'stored_at', days: 'sampleDays' },
+  flow_samples_1m: { column: 'stored_at', days: 'rollupDays' },
 };
 
 /** The statements of a migration with the database and retention filled in. */
