@@ -35,7 +35,8 @@ export function clickhouseCodeOf(error: unknown): number | undefined {
   // @clickhouse/client's ClickHouseError carries the server's code as a numeric string.
   if (typeof fields.code === 'string' && /^\d+$/.test(fields.code)) return Number(fields.code);
   if (typeof fields.message === 'string') {
-    const match = /^Code: (\d+)\./.exec(fields.message);
+    // "Code: 62. DB::Exception: ..." (current servers), "Code: 81, e.displayText() = ..." (before 20.x)
+    const match = /^Code: (\d+)[.,]/.exec(fields.message);
     if (match !== null) return Number(match[1]);
   }
   return undefined;
