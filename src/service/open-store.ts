@@ -9,7 +9,7 @@ export async function openStore(config: Config): Promise<Store> {
     return ChdbStore.open({ path: config.store.path, retention });
   }
   const { ServerStore } = await import('../store/server-store.js');
-  return ServerStore.open({
+  return new ServerStore({
     url: config.store.url,
     database: config.store.database,
     username: config.store.username,
