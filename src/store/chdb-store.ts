@@ -23,6 +23,7 @@ import { toStoreError } from './store-errors.js';
 import {
   DEFAULT_RETENTION,
   IDENTIFIER,
+  INSERT_SETTINGS,
   rowsToJsonEachRow,
   wireStructure,
   type EncodedRows,
@@ -103,12 +104,12 @@ export class ChdbStore implements Store {
     const queryId = randomUUID();
     this.#checkOpen(queryId);
     if (!IDENTIFIER.test(table)) throw new StoreError('insert-failed', `bad table name ${JSON.stringify(table)}`, { queryId });
-    const settings: Record<string, string> = {};
+    const settings: Record<string, string | number> = { ...INSERT_SETTINGS };
     if (options.dedupToken !== undefined) settings['insert_deduplication_token'] = options.dedupToken;
     try {
       if (isEncoded(rows) && rows.format === 'RowBinary') {
         if (rows.rowCount === 0) return;
-        await this.#insertRowBinary(table, rows, options.dedupToken);
+        await this.#insertRowBinary(table, rows, settings);
       } else if (isEncoded(rows)) {
         if (rows.rowCount === 0) return;
         await this.#session.insert({
@@ -135,11 +136,13 @@ export class ChdbStore implements Store {
   async #insertRowBinary(
     table: string,
     rows: Extract<EncodedRows, { format: 'RowBinary' }>,
-    dedupToken: string | undefined,
+    settingValues: Readonly<Record<string, string | number>>,
   ): Promise<void> {
     this.#spool ??= mkdtempSync(join(tmpdir(), 'hoptrace-chdb-'));
     const file = join(this.#spool, `${++this.#spooled}.bin`);
-    const settings = dedupToken === undefined ? '' : ` SETTINGS insert_deduplication_token = ${sqlString(dedupToken)}`;
+    const settings = ` SETTINGS ${Object.entries(settingValues)
+      .map(([name, value]) => `${name} = ${typeof value === 'number' ? value : sqlString(value)}`)
+      .join(', ')}`;
     await writeFile(file, rows.data);
     try {
       await this.#session.queryAsync(

@@ -18,6 +18,7 @@ import { toStoreError } from './store-errors.js';
 import {
   DEFAULT_RETENTION,
   IDENTIFIER,
+  INSERT_SETTINGS,
   rowsToJsonEachRow,
   wireStructure,
   type EncodedRows,
@@ -46,6 +47,7 @@ export class ServerStore implements Store {
   readonly #options: ServerStoreOptions;
   readonly #client: ClickHouseClient;
   readonly #retention: Retention;
+  #modernServer: Promise<boolean> | undefined;
   #closed = false;
 
   constructor(options: ServerStoreOptions) {
@@ -63,6 +65,18 @@ export class ServerStore implements Store {
     return rows[0]?.v ?? '';
   }
 
+  /** True when the server knows INSERT_SETTINGS (ClickHouse 21.1 and later); asked once. */
+  #modern(): Promise<boolean> {
+    this.#modernServer ??= this.serverVersion().then(
+      (version) => Number(version.split('.')[0]) >= 21,
+      (error: unknown) => {
+        this.#modernServer = undefined; // ask again next time: the server may just be down
+        throw error;
+      },
+    );
+    return this.#modernServer;
+  }
+
   async migrate(): Promise<MigrationReport> {
     // Requests name the database, which the first migration creates: that one statement goes
     // through a client with no database.
@@ -78,7 +92,8 @@ export class ServerStore implements Store {
 
   async insert(table: string, rows: readonly Row[] | EncodedRows, options: InsertOptions = {}): Promise<void> {
     if (!IDENTIFIER.test(table)) throw new StoreError('insert-failed', `bad table name ${JSON.stringify(table)}`);
-    const settings = options.dedupToken === undefined ? {} : { insert_deduplication_token: options.dedupToken };
+    const settings: Record<string, string | number> = (await this.#modern()) ? { ...INSERT_SETTINGS } : {};
+    if (options.dedupToken !== undefined) settings['insert_deduplication_token'] = options.dedupToken;
     let query: string;
     let body: Uint8Array;
     if (Array.isArray(rows)) {

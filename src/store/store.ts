@@ -99,6 +99,14 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * Settings of every insert, in both stores. optimize_on_insert=0: a ReplacingMergeTree would
+ * otherwise collapse equal keys inside each inserted block, a sort-and-merge per insert that finds
+ * nothing (row ids are unique within a batch; replays collapse at merge or with FINAL). Measured on
+ * chDB: about twice the flow rows/s with it off.
+ */
+export const INSERT_SETTINGS: Readonly<Record<string, number>> = { optimize_on_insert: 0 };
+
 /** Table names the stores accept: ClickHouse identifiers, no quoting games. */
 export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
