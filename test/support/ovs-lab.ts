@@ -274,6 +274,7 @@ export class Lab {
     if (this.#tornDown) return;
     this.#tornDown = true;
     liveLabs.delete(this);
+    releaseSignalHooks();
     const errors: unknown[] = [];
     const attempt = async (step: () => Promise<void>): Promise<void> => {
       try {
@@ -302,6 +303,7 @@ export class Lab {
     if (this.#tornDown) return;
     this.#tornDown = true;
     liveLabs.delete(this);
+    releaseSignalHooks();
     if (this.keep) return;
     for (const host of this.hosts) host.killSync();
     for (const name of [...this.namespaces].reverse()) runSyncQuietly(['ip', 'netns', 'delete', name]);
@@ -943,10 +945,32 @@ function readIfExists(path: string): string {
   }
 }
 
+const CLEANUP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+function tearDownLiveLabsSync(): void {
+  for (const lab of [...liveLabs]) lab.teardownSync();
+}
+
+/**
+ * Runs the synchronous teardown of live labs at process exit, and on SIGTERM (how vitest stops a
+ * worker) or SIGINT. A signal listener replaces Node's default "exit on signal", so while labs
+ * live we listen, and after cleaning up we re-raise the signal unless someone else listens too.
+ */
+function onCleanupSignal(signal: NodeJS.Signals): void {
+  tearDownLiveLabsSync();
+  for (const s of CLEANUP_SIGNALS) process.off(s, onCleanupSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
 function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const lab of [...liveLabs]) lab.teardownSync();
-  });
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', tearDownLiveLabsSync);
+  }
+  for (const signal of CLEANUP_SIGNALS) if (!process.listeners(signal).includes(onCleanupSignal)) process.on(signal, onCleanupSignal);
+}
+
+function releaseSignalHooks(): void {
+  if (liveLabs.size > 0) return;
+  for (const signal of CLEANUP_SIGNALS) process.off(signal, onCleanupSignal);
 }
