@@ -210,7 +210,7 @@ export interface OpenflowPort extends RecordBase {
 export interface PortName extends RecordBase { kind: 'openflow_port_name'; name: string }
 
 /**
- * Host and virtual-host structures (2000-2010, 2100-2106), app resources (2203) and the OVS
+ * Host and virtual-host structures (2000-2010, 2100-2104), JVM (2105-2106), app resources (2203) and the OVS
  * datapath structure (2207, non-standard): decoded into a flat field map under the spec's names.
  */
 export interface HostCounters extends RecordBase {
@@ -220,7 +220,10 @@ export interface HostCounters extends RecordBase {
 export type HostCounterKind =
   | 'host_descr' | 'host_adapters' | 'host_parent' | 'host_cpu' | 'host_memory' | 'host_disk_io' | 'host_net_io'
   | 'mib2_ip_group' | 'mib2_icmp_group' | 'mib2_tcp_group' | 'mib2_udp_group'
-  | 'virt_node' | 'virt_cpu' | 'virt_memory' | 'virt_disk_io' | 'virt_net_io' | 'virt_descr' | 'virt_adapters'
+  | 'virt_node' | 'virt_cpu' | 'virt_memory' | 'virt_disk_io' | 'virt_net_io'
+  /** Never produced: sflow_host.txt has no such structures (2105/2106 are the JVM ones of sflow_jvm.txt). */
+  | 'virt_descr' | 'virt_adapters'
+  | 'jvm_runtime' | 'jvm_statistics'
   | 'app_resources' | 'ovs_dp_stats';
 
 // ---------- records that could not be decoded ----------
