@@ -12,9 +12,10 @@ import { StoreError } from '../../src/errors.js';
 import { SflowRowBatch } from '../../src/pipeline/rows.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { ServerStore } from '../../src/store/server-store.js';
+import { isRequired } from '../support/services.js';
 import { COMPUTE, FIXTURE_COUNTS, T0, fixtureDatagrams } from './store-fixtures.js';
 
-const REQUIRED = (process.env['HOPTRACE_REQUIRE_SERVICES'] ?? '').split(',').includes('clickhouse');
+const REQUIRED = isRequired('clickhouse');
 /** insert_deduplication_token, Map, Bool: what the schema and the decode stage need. */
 const SCHEMA_MIN_VERSION = [22, 8] as const;
 /** Query parameters ({name:Type}) and input(). */
