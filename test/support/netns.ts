@@ -291,7 +291,7 @@ export interface PingOptions {
   count?: number;
   /** Seconds between requests (default 0.2; below 0.2 needs root). */
   intervalS?: number;
-  /** Seconds to wait for each reply (default 1). */
+  /** Seconds to wait for each reply (default 2: a loaded machine answers late, not never). */
   waitS?: number;
   /** 'reply' (default): fail unless every request is answered; 'none': fail if any is; 'any': never fail on loss. */
   expect?: 'reply' | 'none' | 'any';
@@ -302,11 +302,11 @@ export interface PingOptions {
 /** Pings `address` from `netns` (iputils ping, IPv4), a bounded number of times. */
 export async function ping(netns: Netns, address: string, options: PingOptions = {}): Promise<PingResult> {
   const count = options.count ?? 3;
-  const argv = ['ping', '-4', '-n', '-q', '-c', String(count), '-i', String(options.intervalS ?? 0.2), '-W', String(options.waitS ?? 1)];
+  const argv = ['ping', '-4', '-n', '-q', '-c', String(count), '-i', String(options.intervalS ?? 0.2), '-W', String(options.waitS ?? 2)];
   if (options.from !== undefined) argv.push('-I', options.from);
   argv.push(address);
   // ping exits 1 when some reply is missing: that is a result here, not a failure to run.
-  const result = await exec(netns, argv, { okCodes: [0, 1], timeoutMs: (count * ((options.intervalS ?? 0.2) + (options.waitS ?? 1)) + 10) * 1000 });
+  const result = await exec(netns, argv, { okCodes: [0, 1], timeoutMs: (count * ((options.intervalS ?? 0.2) + (options.waitS ?? 2)) + 10) * 1000 });
   const match = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(result.stdout);
   if (match === null) throw new CommandError(inNetns(netns, argv), null, { code: result.code, signal: null, stdout: result.stdout, stderr: result.stderr, reason: 'no summary line' });
   const ping: PingResult = { transmitted: Number(match[1]), received: Number(match[2]), output: result.stdout };

@@ -633,12 +633,19 @@ export async function ofportOf(host: OvsHost, iface: string): Promise<number> {
   return Number((await host.vsctl(['get', 'Interface', iface, 'ofport'])).trim());
 }
 
+/**
+ * Adds an OpenFlow rule and waits for a revalidation round, so datapath flows cached from the old
+ * table no longer forward frames the new rule handles (else the next frames may still pass).
+ */
 export async function addFlow(host: OvsHost, bridge: string, flow: string): Promise<void> {
   await host.ofctl(['add-flow', bridge, flow]);
+  await host.appctl(['revalidator/wait']);
 }
 
+/** Deletes OpenFlow rules (all, or those matching) and waits for a revalidation round. */
 export async function deleteFlows(host: OvsHost, bridge: string, match?: string): Promise<void> {
   await host.ofctl(match === undefined ? ['del-flows', bridge] : ['del-flows', bridge, match]);
+  await host.appctl(['revalidator/wait']);
 }
 
 export interface OfctlPort {
