@@ -116,12 +116,12 @@ export function decodeDatagram(input: Uint8Array): Datagram {
   const bytes = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
   const r = new Reader(bytes);
   const version = r.u32('version');
-  if (version !== SFLOW_VERSION_5) throw r.error('bad-version', `version ${version}, not 5`, 'version');
+  if (version !== SFLOW_VERSION_5) throw r.error('bad-version', `version ${version}, not 5`, 'version', 0);
   const agentAddressType = r.u32('agent_address.type');
   let agent: string;
   if (agentAddressType === ADDRESS_TYPE.IPV4) agent = formatIpv4(bytes, r.advance(4, 'agent_address'));
   else if (agentAddressType === ADDRESS_TYPE.IPV6) agent = formatIpv6(bytes, r.advance(16, 'agent_address'));
-  else throw r.error('bad-value', `agent address type ${agentAddressType} is neither 1 (IPv4) nor 2 (IPv6)`, 'agent_address.type');
+  else throw r.error('bad-value', `agent address type ${agentAddressType} is neither 1 (IPv4) nor 2 (IPv6)`, 'agent_address.type', r.offset - 4);
   const d: Datagram = {
     version: SFLOW_VERSION_5,
     agentAddressType,
@@ -142,7 +142,7 @@ export function decodeDatagram(input: Uint8Array): Datagram {
 function decodeSamples(r: Reader, d: Datagram): void {
   const count = d.numSamples;
   const tooMany = count * TAG_AND_LENGTH > r.remaining;
-  if (tooMany) addIssue(d, r.error('too-many', `${count} samples in ${r.remaining} bytes`, 'num_samples'));
+  if (tooMany) addIssue(d, r.error('too-many', `${count} samples in ${r.remaining} bytes`, 'num_samples', r.offset - 4));
   for (let i = 0; i < count; i++) {
     if (r.remaining < TAG_AND_LENGTH) {
       if (!tooMany) addIssue(d, r.error('truncated', `sample ${i} of ${count}: ${r.remaining} bytes left, a sample header needs 8`, 'num_samples'));
@@ -268,7 +268,7 @@ function decodeRecords<T extends FlowRecord | CounterRecord>(
   r: Reader, d: Datagram, count: number, decoders: ReadonlyMap<number, RecordDecoder<T>>, records: (T | UnknownRecord | MalformedRecord)[],
 ): void {
   const tooMany = count * TAG_AND_LENGTH > r.remaining;
-  if (tooMany) addIssue(d, r.error('too-many', `${count} records in ${r.remaining} bytes`, 'num_records'));
+  if (tooMany) addIssue(d, r.error('too-many', `${count} records in ${r.remaining} bytes`, 'num_records', r.offset - 4)); // the count was the last word read
   for (let i = 0; i < count; i++) {
     if (r.remaining < TAG_AND_LENGTH) {
       if (!tooMany) addIssue(d, r.error('truncated', `record ${i} of ${count}: ${r.remaining} bytes left, a record header needs 8`, 'num_records'));

@@ -167,7 +167,7 @@ export function readAddress(r: Reader, typeField: string, field: string): string
   if (type === ADDRESS_TYPE.IPV4) return formatIpv4(r.bytes, r.advance(4, field));
   if (type === ADDRESS_TYPE.IPV6) return formatIpv6(r.bytes, r.advance(16, field));
   if (type === ADDRESS_TYPE.UNKNOWN) return '';
-  throw r.error('bad-value', `address type ${type} is neither 1 (IPv4) nor 2 (IPv6)`, typeField);
+  throw r.error('bad-value', `address type ${type} is neither 1 (IPv4) nor 2 (IPv6)`, typeField, r.offset - 4);
 }
 
 /** A wire count, checked against the bytes left before it sizes anything (`minBytes` per element). */

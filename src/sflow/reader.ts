@@ -144,9 +144,10 @@ export class Reader {
     return this.bytes.subarray(this.start, this.end);
   }
 
-  error(code: DecodeErrorCode, detail: string, field?: string): DecodeError {
+  /** An error at the next byte to read, or at `offset` (absolute) when the bad field was already read. */
+  error(code: DecodeErrorCode, detail: string, field?: string, offset = this.#pos): DecodeError {
     const base = this.#pathOf();
-    return new DecodeError(code, detail, { offset: this.#pos, path: field === undefined ? base : `${base}/${field}` });
+    return new DecodeError(code, detail, { offset, path: field === undefined ? base : `${base}/${field}` });
   }
 
   /** The path of this window: "datagram/sample[1]/record[0]". */
