@@ -1,11 +1,14 @@
 // ChdbStore on a real data directory: migrations (twice), the sFlow rows round trip, troubleshooting
 // queries (those of docs/schema.md), deduplication, persistence across close/reopen, errors.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError } from '../../src/errors.js';
+import { DecodeError, StoreError } from '../../src/errors.js';
+import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
 import { SflowRowBatch, toRows } from '../../src/pipeline/rows.js';
+import { decodeDatagram } from '../../src/sflow/datagram.js';
+import type { Datagram } from '../../src/sflow/types.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
 import { COUNTER_WIRE, DATAGRAM_WIRE, DISCARD_WIRE, FLOW_WIRE, QUARANTINE_WIRE, type WireColumn } from '../../src/store/sflow-tables.js';
@@ -145,8 +148,11 @@ describe('ChdbStore', () => {
   });
 
   it('collapses a replay under another token by row id (FINAL, or after a merge)', async () => {
+    // No background merge between the insert and the first count: it would collapse the copies early.
+    await store.command('SYSTEM STOP MERGES flow_samples');
     await insertBatch(buildBatch(), 'batch-1-replayed-differently');
     expect(await count('SELECT count() AS n FROM flow_samples')).toBe(2 * FIXTURE_COUNTS.flows);
+    await store.command('SYSTEM START MERGES flow_samples');
     expect(await count('SELECT count() AS n FROM flow_samples FINAL')).toBe(FIXTURE_COUNTS.flows);
     expect(await count('SELECT uniqExact(row_id) AS n FROM flow_samples')).toBe(FIXTURE_COUNTS.flows);
     await store.command('OPTIMIZE TABLE flow_samples FINAL');
@@ -216,3 +222,141 @@ describe('ChdbStore', () => {
     expect(await count('SELECT count() AS n FROM flow_samples FINAL')).toBe(FIXTURE_COUNTS.flows);
   });
 });
+
+// ---------- real captures through the real decoder ----------
+
+const TESTDATA = new URL('../../../shared/testdata/', import.meta.url);
+const OVS_AGENT = '127.0.0.1';
+
+/** Decodes a capture into store batches of at most `maxFlowRows` flow rows, inserting each. */
+async function loadCapture(file: URL, tokenPrefix: string, maxFlowRows = 50_000): Promise<{ datagrams: number; batches: number }> {
+  const batch = new SflowRowBatch();
+  let datagrams = 0;
+  let batches = 0;
+  const flush = async (): Promise<void> => {
+    for (const { table, rows } of batch.tables()) await store.insert(table, rows, { dedupToken: `${tokenPrefix}:${batches}:${table}` });
+    batch.reset();
+    batches++;
+  };
+  for (const packet of readUdpPayloads(readFileSync(file), file.pathname)) {
+    let decoded: Datagram | DecodeError;
+    try {
+      decoded = decodeDatagram(packet.payload);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      decoded = error;
+    }
+    batch.add(decoded, { receivedAt: packet.timestampMs, exporter: packet.srcIp, exporterPort: packet.srcPort, raw: packet.payload });
+    datagrams++;
+    if (batch.flowRows >= maxFlowRows) await flush();
+  }
+  if (batch.datagrams > 0) await flush();
+  return { datagrams, batches };
+}
+
+describe('ChdbStore with the Open vSwitch corpus, decoded by the real decoder', () => {
+  const corpus = new URL('corpus/ovs-sflow-10k.pcap', TESTDATA);
+  const byAgent = async (sql: string): Promise<number> => count(sql, { agent: OVS_AGENT });
+
+  it('stores 10,000 datagrams, 63,328 flow rows and 24 counter rows, and the same again is dropped', async () => {
+    for (let round = 0; round < 2; round++) {
+      const loaded = await loadCapture(corpus, 'corpus');
+      expect(loaded).toEqual({ datagrams: 10_000, batches: 2 });
+      expect(await byAgent('SELECT count() AS n FROM sflow_datagrams WHERE agent = {agent:String}')).toBe(10_000);
+      expect(await byAgent('SELECT count() AS n FROM flow_samples WHERE agent = {agent:String}')).toBe(63_328);
+      expect(await byAgent('SELECT count() AS n FROM counter_samples WHERE agent = {agent:String}')).toBe(24);
+      expect(await byAgent('SELECT count() AS n FROM discard_samples WHERE agent = {agent:String}')).toBe(2);
+      expect(await byAgent('SELECT sum(samples) AS n FROM flow_samples_1m WHERE agent = {agent:String}')).toBe(63_328);
+    }
+    expect(await byAgent('SELECT uniqExact(row_id) AS n FROM flow_samples WHERE agent = {agent:String}')).toBe(63_328);
+  });
+
+  it('keeps the raw datagrams byte for byte', async () => {
+    const expected = [...readUdpPayloads(readFileSync(corpus), 'corpus')].slice(0, 3).map((p) => Buffer.from(p.payload).toString('hex').toUpperCase());
+    const stored = await store.query<{ h: string }>(
+      'SELECT hex(raw) AS h FROM sflow_datagrams WHERE agent = {agent:String} ORDER BY received_at, sequence LIMIT 3',
+      { agent: OVS_AGENT },
+    );
+    expect(stored.map((r) => r.h)).toEqual(expected);
+  });
+
+  it('maps every sampled input port to a named port of the counter samples', async () => {
+    const ports = await store.query<{ if_index: number; port_name: string }>(
+      `SELECT if_index, argMax(port_name, received_at) AS port_name FROM counter_samples
+       WHERE agent = {agent:String} AND has(record_kinds, 'openflow_port_name') GROUP BY if_index ORDER BY if_index`,
+      { agent: OVS_AGENT },
+    );
+    expect(ports.length).toBeGreaterThan(1);
+    expect(ports.every((p) => p.if_index > 0 && p.port_name !== '')).toBe(true);
+    const unnamed = await store.query<{ input_value: number; n: string }>(
+      `SELECT input_value, count() AS n FROM flow_samples
+       WHERE agent = {agent:String} AND input_format = 0 AND input_value NOT IN (
+         SELECT if_index FROM counter_samples WHERE agent = {agent:String} AND port_name != '')
+       GROUP BY input_value`,
+      { agent: OVS_AGENT },
+    );
+    expect(unnamed).toEqual([]);
+  });
+
+  it('finds one flow by its addresses and port within the capture\'s time range', async () => {
+    const [top] = await store.query<{ src: string; dst: string; dst_port: number; n: string; first: string; last: string }>(
+      `SELECT IPv4NumToString(toIPv4(src_ip)) AS src, IPv4NumToString(toIPv4(dst_ip)) AS dst, dst_port, count() AS n,
+              toString(min(received_at)) AS first, toString(max(received_at)) AS last
+       FROM flow_samples WHERE agent = {agent:String} AND ip_version = 4 AND ip_protocol = 6
+       GROUP BY src, dst, dst_port ORDER BY n DESC LIMIT 1`,
+      { agent: OVS_AGENT },
+    );
+    if (top === undefined) throw new Error('no TCP flow in the corpus');
+    const doc = readFileSync(new URL('../../docs/schema.md', import.meta.url), 'utf8');
+    const whereSeen = /### 2\. .*\n\n```sql\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const rows = await store.query<{ agent: string; samples: string }>(whereSeen, {
+      from: top.first, to: top.last, src: top.src, dst: top.dst, dst_port: top.dst_port,
+    });
+    expect(rows.map((r) => [r.agent, r.samples])).toEqual([[OVS_AGENT, top.n]]);
+    const half = await count(
+      `SELECT count() AS n FROM flow_samples WHERE agent = {agent:String}
+         AND received_at BETWEEN {from:DateTime64(3, 'UTC')} AND {to:DateTime64(3, 'UTC')}`,
+      { agent: OVS_AGENT, from: top.first, to: top.first },
+    );
+    expect(half).toBeGreaterThan(0);
+    expect(half).toBeLessThan(63_328);
+  });
+});
+
+describe('ChdbStore with every third-party capture', () => {
+  it('stores what each capture decodes to, quarantine included, one row per distinct datagram and sample', async () => {
+    // Wrapped captures share made-up exporters and timestamps (testdata/sflow/SOURCES.md), so the same
+    // payload in two files is the same datagram to the store: rows are counted by their dedup key.
+    const finalCount = (table: string): Promise<number> => count(`SELECT count() AS n FROM ${table} FINAL`);
+    const before = { datagrams: await finalCount('sflow_datagrams'), quarantine: await finalCount('quarantine'), flows: await finalCount('flow_samples') };
+    const keys = { datagrams: new Set<string>(), quarantine: new Set<string>(), flows: new Set<string>() };
+    for (const name of readdirSync(new URL('sflow/', TESTDATA)).filter((n) => n.endsWith('.pcap')).sort()) {
+      const file = new URL(`sflow/${name}`, TESTDATA);
+      addRowKeys(file, keys);
+      await loadCapture(file, `third-party:${name}`);
+    }
+    expect(keys.quarantine.size).toBeGreaterThan(0); // the malformed captures (tcpdump-sflow_print-segv...) are kept
+    expect(await finalCount('sflow_datagrams')).toBe(before.datagrams + keys.datagrams.size);
+    expect(await finalCount('quarantine')).toBe(before.quarantine + keys.quarantine.size);
+    expect(await finalCount('flow_samples')).toBe(before.flows + keys.flows.size);
+  });
+});
+
+/** The dedup keys (sorting keys) of a capture's rows, as docs/schema.md defines them. */
+function addRowKeys(file: URL, keys: { datagrams: Set<string>; quarantine: Set<string>; flows: Set<string> }): void {
+  for (const packet of readUdpPayloads(readFileSync(file), file.pathname)) {
+    let decoded: Datagram | DecodeError;
+    try {
+      decoded = decodeDatagram(packet.payload);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      decoded = error;
+    }
+    const rows = toRows(decoded, { receivedAt: packet.timestampMs, exporter: packet.srcIp, exporterPort: packet.srcPort, raw: packet.payload });
+    const raw = Buffer.from(packet.payload).toString('hex');
+    const ms = Math.floor(packet.timestampMs);
+    for (const d of rows.datagrams) keys.datagrams.add(`${d.exporter}|${d.exporter_port}|${ms}|${raw}`);
+    for (const q of rows.quarantine) keys.quarantine.add(`${q.source}|${q.exporter}|${q.exporter_port}|${ms}|${raw}`);
+    for (const f of rows.flows) keys.flows.add(`${f.agent}|${f.sub_agent_id}|${ms}|${f.exporter}|${f.datagram_sequence}|${f.sample_index}`);
+  }
+}
