@@ -91,7 +91,10 @@ export interface Store {
    * strings (output_format_json_quote_64bit_integers=1, in both implementations).
    */
   query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
-  /** Runs a query and returns its output in a ClickHouse format (PrettyCompact, TSV, CSV...). */
+  /**
+   * Runs a query and returns its output in a ClickHouse format (PrettyCompact, TSV, CSV...). The
+   * store adds the FORMAT clause: `sql` must not have one.
+   */
   queryText(sql: string, format: string, params?: QueryParams): Promise<string>;
   /** Runs a statement that returns nothing (DDL, ALTER, OPTIMIZE). */
   command(sql: string, params?: QueryParams): Promise<void>;

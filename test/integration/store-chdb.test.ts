@@ -171,7 +171,8 @@ describe('ChdbStore', () => {
       { id: '1', name: '', tags: [], at: '2026-01-15 10:00:01.000' },
       { id: '18446744073709551615', name: 'tab\there "quoted" é', tags: ['a', 'b'], at: '2026-01-15 10:00:00.123' },
     ]);
-    expect(await store.queryText('SELECT id FROM json_probe ORDER BY id FORMAT TSV', 'TSV')).toBe('1\n18446744073709551615\n');
+    expect(await store.queryText('SELECT id FROM json_probe ORDER BY id', 'TSV')).toBe('1\n18446744073709551615\n');
+    expect(await store.queryText('SELECT count() AS n FROM json_probe', 'PrettyCompactMonoBlock')).toContain('│ 2 │');
     await store.command('DROP TABLE json_probe');
   });
 
