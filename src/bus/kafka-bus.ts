@@ -42,7 +42,11 @@ export interface KafkaBusOptions {
   capacity: number;
   /** kafkajs' own log lines go here (as `module: 'kafka'`); without it kafkajs stays silent. */
   logger?: Logger;
-  /** kafkajs has no built-in lz4/zstd; gzip costs CPU on the collector (see the report in git log). */
+  /**
+   * kafkajs has no built-in lz4/zstd. Measured on the OVS corpus (1345-byte envelopes, mock broker,
+   * loopback): none ~20-30k msg/s at ~35 µs CPU each; gzip ~15k msg/s at ~53 µs, and 1/4 of the bytes.
+   * Default none: the collector's CPU is scarcer than a data centre's network.
+   */
   compression?: 'none' | 'gzip';
   /** At most this many messages, and about this many bytes, in one produce request. */
   maxSendMessages?: number;

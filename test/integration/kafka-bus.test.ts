@@ -177,7 +177,7 @@ describe('KafkaBus on a real broker', () => {
     await reader.close();
   });
 
-  it('a consumer restarted in the same group resumes after the committed batches', async (ctx) => {
+  it('a consumer restarted in the same group resumes after the committed batches, refused ones included', async (ctx) => {
     const { options, group } = await setup(ctx);
     const bus = new KafkaBus(options());
     await bus.connect();
@@ -187,9 +187,18 @@ describe('KafkaBus on a real broker', () => {
     const handle = (into: Set<string>) => async (batch: readonly BusMessage[]): Promise<void> => {
       for (const m of batch) into.add(`${m.key}/${read(m).sequence}`);
     };
-    const c1: Consumer = bus.consume(TOPICS.SFLOW_RAW, handle(first), { group, maxBatch: 50, lingerMs: 20 });
-    await until('a first share', () => first.size >= 500);
-    await c1.stop(); // waits for the batch in the handler; its offsets are committed
+    // The first consumer handles 500 or so, then its handler fails (a store outage) until it is stopped.
+    let refused = 0;
+    const c1: Consumer = bus.consume(TOPICS.SFLOW_RAW, async (batch) => {
+      if (first.size >= 500) {
+        refused++;
+        throw new Error('store unavailable (test)');
+      }
+      await handle(first)(batch);
+    }, { group, maxBatch: 50, lingerMs: 20 });
+    await until('a first share, then a refused batch', () => refused >= 1);
+    await c1.stop(); // ends the retries; only the handled batches are committed
+    expect(first.size).toBeGreaterThanOrEqual(500);
     expect(first.size).toBeLessThan(total);
 
     const second = new Set<string>();
@@ -234,6 +243,27 @@ describe('KafkaBus on a real broker', () => {
     const sequences = got.seen.get('198.51.100.1') ?? [];
     expect([...new Set(sequences)]).toEqual(range(1000));
     expect(lines.every((l) => JSON.parse(l).module === 'kafka')).toBe(true);
+    await bus.close();
+  });
+
+  it('a message the broker refuses is isolated and dropped; the others go through', async (ctx) => {
+    const { service, options, group } = await setup(ctx);
+    if (service.failRequests === undefined) ctx.skip('needs the librdkafka mock broker to inject errors');
+    const failRequests = service.failRequests as NonNullable<KafkaService['failRequests']>;
+    const bus = new KafkaBus(options());
+    await bus.connect();
+    // Produce (API 0) fails 3 times with MESSAGE_TOO_LARGE (10): the send of 4 is halved to 2, then
+    // 1, and that 1 (the first message) is dropped; the other three follow.
+    await failRequests(0, 10, 3);
+    const published = await bus.publish(TOPICS.SFLOW_RAW, range(4).map((i) => envelope(0, i))).then(() => undefined, (error: unknown) => error);
+    expect(published).toBeInstanceOf(BusError);
+    expect(published).toMatchObject({ code: 'publish-failed', retriable: false });
+    expect(bus.rejectedMessages).toBe(1);
+    const got = collector();
+    const consumer = bus.consume(TOPICS.SFLOW_RAW, async (batch) => got.add(batch), { group, maxBatch: 10, lingerMs: 20 });
+    await until('3 messages', () => got.count() >= 3);
+    await consumer.stop();
+    expect(got.seen.get('198.51.100.1')).toEqual([1, 2, 3]);
     await bus.close();
   });
 

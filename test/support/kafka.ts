@@ -24,6 +24,8 @@ export interface KafkaService {
   createTopic(name: string, partitions: number): Promise<void>;
   /** rdkafka-mock only: close a broker's connections and refuse new ones (ids start at 1), or take it back. */
   setBrokerUp?: (id: number, up: boolean) => Promise<void>;
+  /** rdkafka-mock only: the next `count` requests of API `apiKey` fail with Kafka error `errorCode`. */
+  failRequests?: (apiKey: number, errorCode: number, count: number) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -174,6 +176,7 @@ async function startMock(binary: string, brokerCount = 1): Promise<KafkaService>
     brokers: match[1].split(','),
     createTopic: (name, partitions) => command(`topic ${name} ${partitions}`),
     setBrokerUp: (id, up) => command(`${up ? 'up' : 'down'} ${id}`),
+    failRequests: (apiKey, errorCode, count) => command(`error ${apiKey} ${errorCode} ${count}`),
     stop,
   };
 }

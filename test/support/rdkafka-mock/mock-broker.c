@@ -9,6 +9,8 @@
  *     topic <name> <partitions>   create a topic (the mock has no CreateTopics API; replication = broker count)
  *     down <broker-id>            close the broker's connections and refuse new ones (ids start at 1)
  *     up <broker-id>              accept connections again
+ *     error <api-key> <code> <n>  fail the next n requests of that API with that Kafka error code
+ *                                 (e.g. "error 0 10 3": three Produce requests get MESSAGE_TOO_LARGE)
  *   end of stdin (or "quit"): the cluster is destroyed and the process exits, so it never outlives the test.
  *
  * Log lines of librdkafka (warnings and worse; all with env HOPTRACE_MOCK_DEBUG=1) go to stderr.
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #define LINE_MAX_BYTES 1024
+#define MAX_INJECTED_ERRORS 64
 #define LOG_WARNING_LEVEL 4 /* syslog levels: 0 emergency .. 7 debug */
 
 static int log_threshold = LOG_WARNING_LEVEL;
@@ -72,7 +75,7 @@ int main(int argc, char **argv) {
 
         while (fgets(line, sizeof(line), stdin) != NULL) {
                 char name[LINE_MAX_BYTES];
-                int number;
+                int number, code, count;
                 rd_kafka_resp_err_t err;
 
                 if (sscanf(line, "topic %1023s %d", name, &number) == 2) {
@@ -85,6 +88,17 @@ int main(int argc, char **argv) {
                         err = rd_kafka_mock_broker_set_down(cluster, number);
                 } else if (sscanf(line, "up %d", &number) == 1) {
                         err = rd_kafka_mock_broker_set_up(cluster, number);
+                } else if (sscanf(line, "error %d %d %d", &number, &code, &count) == 3) {
+                        rd_kafka_resp_err_t errors[MAX_INJECTED_ERRORS];
+                        int i;
+                        if (count < 1 || count > MAX_INJECTED_ERRORS) {
+                                printf("error count must be 1..%d\n", MAX_INJECTED_ERRORS);
+                                continue;
+                        }
+                        for (i = 0; i < count; i++)
+                                errors[i] = (rd_kafka_resp_err_t)code;
+                        rd_kafka_mock_push_request_errors_array(cluster, (int16_t)number, (size_t)count, errors);
+                        err = RD_KAFKA_RESP_ERR_NO_ERROR;
                 } else if (strncmp(line, "quit", 4) == 0) {
                         break;
                 } else {
