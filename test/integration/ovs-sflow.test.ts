@@ -1,8 +1,12 @@
 // Real Open vSwitch exporting sFlow to a socket in this process, decoded by our decoder and
 // checked against what OVS was configured with. One host (a namespace with its own ovsdb-server
-// and ovs-vswitchd, userspace datapath), br-int with three instances (tap1, tap2 on VLAN 100, tap3
-// on VLAN 200) and br-ex joined to br-int by patch ports, both bridges on one sFlow row
-// (sampling 1, header 128, polling 1). These re-check DESIGN.md "What Open vSwitch actually exports".
+// and ovs-vswitchd, userspace datapath), both bridges on one sFlow row (sampling 1, header 128,
+// polling 1). These re-check DESIGN.md "What Open vSwitch actually exports".
+//
+//   vm1 ─ tap1 (VLAN 100) ┐                      ┌ tap4 (VLAN 100) ─ vm4
+//   vm2 ─ tap2 (VLAN 100) ├ br-int ═ patch-ex ═ patch-int ═ br-ex
+//   vm3 ─ tap3 (VLAN 200) ┤
+//   router ns ─ qr-1 (internal port moved out of the host namespace, VLAN 100)
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeDatagram } from '../../src/sflow/datagram.js';
 import type { CounterRecord, CounterSample, Datagram, FlowSample, Packet } from '../../src/sflow/types.js';
@@ -10,6 +14,7 @@ import { linkInfo, ping, run } from '../support/netns.js';
 import {
   addBridge,
   addFlow,
+  addNamespacePort,
   addPatchPair,
   createLab,
   deleteFlows,
@@ -33,6 +38,9 @@ const OUTPUT_FORMAT = { SINGLE: 0, DISCARD: 1, MULTIPLE: 2 } as const;
 const DISCARD_UNKNOWN = 256; // sFlow drop reason 256: "unknown" (what OVS reports for an OpenFlow drop)
 const ICMP_ECHO_REQUEST = 8;
 const ICMP_ECHO_REPLY = 0;
+const QR_PORT = 'qr-1';
+const QR_MAC = '02:00:00:00:0a:01';
+const QR_IP = '192.0.2.1';
 
 const unavailable = await probeOvsLab();
 
@@ -42,6 +50,7 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
   let vm1: Instance;
   let vm2: Instance;
   let vm3: Instance;
+  let vm4: Instance;
   let collector: SflowCollector;
   const decoded: Datagram[] = [];
 
@@ -64,6 +73,9 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
     vm1 = await lab.addInstance('vm1', { host, bridge: 'br-int', port: 'tap1', tag: 100, address: '192.0.2.11/24', mac: '02:00:00:00:01:01' });
     vm2 = await lab.addInstance('vm2', { host, bridge: 'br-int', port: 'tap2', tag: 100, address: '192.0.2.12/24', mac: '02:00:00:00:01:02' });
     vm3 = await lab.addInstance('vm3', { host, bridge: 'br-int', port: 'tap3', tag: 200, address: '192.0.2.13/24', mac: '02:00:00:00:01:03' });
+    vm4 = await lab.addInstance('vm4', { host, bridge: 'br-ex', port: 'tap4', tag: 100, address: '192.0.2.14/24', mac: '02:00:00:00:01:04' });
+    const router = await lab.addNamespace('router');
+    await addNamespacePort(host, 'br-int', QR_PORT, router, { tag: 100, mac: QR_MAC, addresses: [`${QR_IP}/24`] });
     collector = await lab.openCollector();
     await setSflow(host, { target: collector.target, header: 128, sampling: 1, polling: 1, bridges: ['br-int', 'br-ex'] });
   });
@@ -132,11 +144,11 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
       for (const name of names) {
         const port = show.ports.find((p) => p.name === name);
         if (port === undefined) throw new Error(`${name} missing from ovs-ofctl show ${bridge}`);
-        if (name.startsWith('patch-')) continue; // no kernel device: no counter sample (checked below)
+        if (name.startsWith('patch-') || name === QR_PORT) continue; // no device in the host namespace: no counters (checked below)
         expected.set(name, { bridge, ifIndex: (await linkInfo(host.netns, name)).ifIndex, ofport: port.ofport, datapathId: show.datapathId });
       }
     }
-    expect([...expected.keys()].sort()).toEqual(['br-ex', 'br-int', 'tap1', 'tap2', 'tap3']);
+    expect([...expected.keys()].sort()).toEqual(['br-ex', 'br-int', 'tap1', 'tap2', 'tap3', 'tap4']);
     const seen = await collector.waitFor('a counter sample for every port with a kernel device', () => {
       const byName = new Map<string, { sample: CounterSample; subAgentId: number }>();
       for (const d of datagrams()) {
@@ -156,8 +168,9 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
         .toEqual({ name, source: [0, want.ifIndex], ifIndex: want.ifIndex, subAgentId: bridges.get(want.bridge)?.subAgentId });
       expect({ name, datapathId: openflow?.datapathId, portNo: openflow?.portNo }).toEqual({ name, datapathId: want.datapathId, portNo: want.ofport });
     }
-    // Patch ports have no kernel ifindex: OVS exports no counters for them.
-    expect([...seen.keys()].filter((n) => n.startsWith('patch-'))).toEqual([]);
+    // Patch ports and a port moved to another namespace have no ifindex here: OVS exports no counters for them.
+    expect(await host.vsctl(['get', 'Interface', QR_PORT, 'ifindex'])).toBe('0\n');
+    expect([...seen.keys()].filter((n) => n.startsWith('patch-') || n === QR_PORT)).toEqual([]);
   });
 
   it('samples a ping on VLAN 100 once per frame at br-int: ifIndexes, untagged header, src VLAN 0', async () => {
@@ -197,11 +210,41 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
     await ping(vm1.netns, vm3.ip, { count: 2, waitS: 1, expect: 'none' });
     const arp = await collector.waitFor('a sample of the ARP request for vm3', () =>
       flowSamples(datagrams()).find(({ packet }) => packet.arp?.operation === 1 && packet.arp.senderIp === vm1.ip && packet.arp.targetIp === vm3.ip), WAIT);
-    // Flooded on VLAN 100: tap2 and the trunks (br-int's own port, patch-ex); tap3 (VLAN 200) is not among them.
+    // Flooded on VLAN 100 to 5 datapath ports: tap2, qr-1, br-int's own port, and through the patch
+    // (not counted itself) tap4 and br-ex's own port; tap3 (VLAN 200) is not among them.
     expect({ input: arp.sample.input, output: arp.sample.output, srcMac: arp.packet.srcMac, dstMac: arp.packet.dstMac })
-      .toEqual({ input: { format: OUTPUT_FORMAT.SINGLE, value: vm1.hostIfIndex }, output: { format: OUTPUT_FORMAT.MULTIPLE, value: 3 }, srcMac: vm1.mac, dstMac: 'ff:ff:ff:ff:ff:ff' });
+      .toEqual({ input: { format: OUTPUT_FORMAT.SINGLE, value: vm1.hostIfIndex }, output: { format: OUTPUT_FORMAT.MULTIPLE, value: 5 }, srcMac: vm1.mac, dstMac: 'ff:ff:ff:ff:ff:ff' });
     expect(pick(record(arp.sample.records, 'extended_switch'), ['srcVlan', 'dstVlan'])).toEqual({ srcVlan: 0, dstVlan: 0 });
     expect(flowSamples(datagrams()).filter(({ sample }) => sample.input.value === vm3.hostIfIndex)).toEqual([]);
+  });
+
+  it('samples a frame crossing a patch port once, at the bridge it entered; ports without an ifindex show as 0 or multiple:1', async () => {
+    const bridges = await subAgentsByBridge();
+    const intAgent = bridges.get('br-int')?.subAgentId;
+    const exAgent = bridges.get('br-ex')?.subAgentId;
+    await ping(vm1.netns, vm4.ip, { count: 2 });
+    await ping(vm1.netns, QR_IP, { count: 2 });
+    const qr = { mac: QR_MAC, ip: QR_IP, hostIfIndex: 0 };
+    const found = await collector.waitFor('samples of echo requests and replies to vm4 and to the router', () => {
+      const samples = flowSamples(datagrams());
+      const icmp = (from: Endpoint, to: Endpoint, type: number) => samples.filter(({ packet }) => isIcmp(packet, from, to, type));
+      const got = { toVm4: icmp(vm1, vm4, ICMP_ECHO_REQUEST), fromVm4: icmp(vm4, vm1, ICMP_ECHO_REPLY), toQr: icmp(vm1, qr, ICMP_ECHO_REQUEST), fromQr: icmp(qr, vm1, ICMP_ECHO_REPLY) };
+      return Object.values(got).every((list) => list.length === 2) ? got : undefined;
+    }, WAIT);
+    const summary = (list: FoundFlow[]) => list.map(({ subAgentId, sample }) => ({ subAgentId, input: sample.input, output: sample.output }));
+    const single = (value: number) => ({ format: OUTPUT_FORMAT.SINGLE, value });
+    const throughPatchOrMovedPort = { format: OUTPUT_FORMAT.MULTIPLE, value: 1 };
+    // br-int -> patch -> br-ex -> tap4: only br-int samples it; the output behind the patch is "multiple:1".
+    expect(summary(found.toVm4)).toEqual(Array(2).fill({ subAgentId: intAgent, input: single(vm1.hostIfIndex), output: throughPatchOrMovedPort }));
+    // The reply entered OVS at br-ex: br-ex samples it, br-int does not sample it again.
+    expect(summary(found.fromVm4)).toEqual(Array(2).fill({ subAgentId: exAgent, input: single(vm4.hostIfIndex), output: throughPatchOrMovedPort }));
+    // qr-1 lives in the router namespace: input ifIndex 0, and output "multiple:1" towards it.
+    expect(summary(found.toQr)).toEqual(Array(2).fill({ subAgentId: intAgent, input: single(vm1.hostIfIndex), output: throughPatchOrMovedPort }));
+    expect(summary(found.fromQr)).toEqual(Array(2).fill({ subAgentId: intAgent, input: single(0), output: single(vm1.hostIfIndex) }));
+    // Crossing the patch (a trunk) leaves no VLAN in the record either: src and dst VLAN 0.
+    for (const { sample } of [...found.toVm4, ...found.fromVm4]) {
+      expect(pick(record(sample.records, 'extended_switch'), ['srcVlan', 'dstVlan'])).toEqual({ srcVlan: 0, dstVlan: 0 });
+    }
   });
 
   it('samples a frame an OpenFlow rule drops, with output 0x40000100 (discard, reason 256)', async () => {
@@ -256,7 +299,9 @@ function record<K extends AnyRecord['kind']>(records: readonly AnyRecord[], kind
   return records.find((r): r is Extract<AnyRecord, { kind: K }> => r.kind === kind);
 }
 
-function isIcmp(packet: Packet, from: Instance, to: Instance, type: number): boolean {
+interface Endpoint { mac: string; ip: string }
+
+function isIcmp(packet: Packet, from: Endpoint, to: Endpoint, type: number): boolean {
   return packet.srcMac === from.mac && packet.dstMac === to.mac && packet.srcIp === from.ip && packet.dstIp === to.ip && packet.icmpType === type;
 }
 

@@ -579,6 +579,33 @@ export async function addPort(host: OvsHost, bridge: string, port: string, optio
   if (error !== '[]' && error !== '') throw new Error(`host ${host.label}: port ${port} on ${bridge}: ${error}`);
 }
 
+export interface NamespacePortSpec {
+  /** Access VLAN of the OVS port. */
+  tag?: number;
+  mac?: string;
+  /** Addresses with prefix length (TEST-NET only). */
+  addresses?: readonly string[];
+  /** Interface external_ids (Neutron: iface-id, attached-mac, iface-status). */
+  externalIds?: Record<string, string>;
+}
+
+/**
+ * An OVS internal port moved into another namespace, as Neutron does with qdhcp's tap, qrouter's
+ * qr-/qg- ports: the device lives in `netns`, OVS keeps it on `bridge`. Its OVSDB ifindex becomes 0
+ * (it is not in the host namespace), which is what sFlow then reports for it.
+ */
+export async function addNamespacePort(host: OvsHost, bridge: string, port: string, netns: string, spec: NamespacePortSpec = {}): Promise<void> {
+  await addPort(host, bridge, port, {
+    type: 'internal',
+    ...(spec.tag === undefined ? {} : { tag: spec.tag }),
+    ...(spec.externalIds === undefined ? {} : { externalIds: spec.externalIds }),
+  });
+  await run(null, [...ipIn(host.netns), 'link', 'set', port, 'netns', netns]);
+  if (spec.mac !== undefined) await run(null, [...ipIn(netns), 'link', 'set', port, 'address', spec.mac]);
+  for (const address of spec.addresses ?? []) await run(null, [...ipIn(netns), 'address', 'add', address, 'dev', port]);
+  await run(null, [...ipIn(netns), 'link', 'set', port, 'up']);
+}
+
 /** Two patch ports joining bridges `a` and `b` (br-int patch-tun <-> br-tun patch-int). */
 export async function addPatchPair(host: OvsHost, a: { bridge: string; port: string }, b: { bridge: string; port: string }): Promise<void> {
   await host.vsctl([
