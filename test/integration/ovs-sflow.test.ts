@@ -126,6 +126,13 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
       expect(s.sourceIdIndex).toBe(SUB_AGENT_SOURCE_BASE + d.subAgentId);
       expect(s.records.map((r) => r.kind).sort()).toEqual(['app_resources', 'ovs_dp_stats']);
     }
+    // Sub-agent <-> bridge is one to one: every 1004 record of a sub-agent carries its bridge's dpid.
+    const dpidOf = new Map([...bridges.values()].map(({ subAgentId, show }) => [subAgentId, show.datapathId]));
+    const mismatched = all.flatMap((d) => counterSamples(d).flatMap((s) => {
+      const of = record(s.records, 'openflow_port');
+      return of !== undefined && of.datapathId !== dpidOf.get(d.subAgentId) ? [{ subAgentId: d.subAgentId, datapathId: of.datapathId }] : [];
+    }));
+    expect(mismatched).toEqual([]);
     expect(new Set(all.map((d) => d.agent))).toEqual(new Set([host.mgmtAddress]));
     expect(new Set(all.map((d) => d.subAgentId))).toEqual(new Set([intAgent, exAgent]));
     expect(all.filter((d) => d.issues.length > 0 || d.unknownRecords > 0 || d.malformedRecords > 0)).toEqual([]);
@@ -241,6 +248,10 @@ describe('real Open vSwitch sFlow export (userspace datapath)', () => {
     // qr-1 lives in the router namespace: input ifIndex 0, and output "multiple:1" towards it.
     expect(summary(found.toQr)).toEqual(Array(2).fill({ subAgentId: intAgent, input: single(vm1.hostIfIndex), output: throughPatchOrMovedPort }));
     expect(summary(found.fromQr)).toEqual(Array(2).fill({ subAgentId: intAgent, input: single(0), output: single(vm1.hostIfIndex) }));
+    // Flow samples of each bridge come from its sub-agent's source 2:(1000 + sub-agent).
+    for (const { sample, subAgentId: agent } of Object.values(found).flat()) {
+      expect([sample.sourceIdType, sample.sourceIdIndex]).toEqual([SOURCE_ID_TYPE_BRIDGE, SUB_AGENT_SOURCE_BASE + agent]);
+    }
     // Crossing the patch (a trunk) leaves no VLAN in the record either: src and dst VLAN 0.
     for (const { sample } of [...found.toVm4, ...found.fromVm4]) {
       expect(pick(record(sample.records, 'extended_switch'), ['srcVlan', 'dstVlan'])).toEqual({ srcVlan: 0, dstVlan: 0 });
