@@ -1,0 +1,648 @@
+// udp_rx: the native sFlow receive loop. A thread of its own drains one UDP socket with recvmmsg
+// and packs the datagrams, already in the envelope layout of src/collector/envelope.ts, into batch
+// buffers that it hands to JavaScript through a threadsafe function in non-blocking mode. When
+// JavaScript is behind (the threadsafe function's queue is full) the batch is dropped and counted:
+// the receive thread never waits on the downstream, so the socket is drained at C speed.
+//
+// Batch layout (one Buffer per batch), for each datagram:
+//   u32 little-endian  envelope length (28 + payload length)
+//   u8  version (1)                     -- envelope.ts, byte 0
+//   u8  address family (4 or 6)
+//   u16 exporter port, big-endian
+//   f64 received_at, ms since the epoch, big-endian (CLOCK_REALTIME; kernel arrival time by default)
+//   u8[16] exporter address (IPv4 in the first 4 bytes, IPv4-mapped IPv6 as received on a v6 socket)
+//   payload (the UDP payload, unchanged)
+//
+// JS API (see src/collector/native-receiver.ts):
+//   open(options, onBatch(buffer, count), onClosed()) -> handle
+//   info(handle)  -> { address, port, family, receiveBuffer, receiveBufferForced }
+//   stats(handle) -> { received, bytes, batches, droppedBatches, droppedDatagrams, droppedBytes,
+//                      truncated, receiveErrors, lastErrno }
+//   close(handle) -> undefined; stops and joins the thread; onClosed runs once every batch already
+//                    queued has been delivered.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <node_api.h>
+
+#define SLOTS 64                          // datagrams per recvmmsg call
+#define SLOT_BYTES 65536                  // > the largest UDP payload (65507), so nothing is cut
+#define ENVELOPE_HEADER 28                // src/collector/envelope.ts ENVELOPE_HEADER_BYTES
+#define PREFIX 4                          // u32 length in front of each envelope
+#define ENVELOPE_VERSION 1
+#define MIN_BATCH_BYTES (PREFIX + ENVELOPE_HEADER + SLOT_BYTES)
+
+typedef struct batch {
+  size_t used;
+  size_t capacity;
+  uint32_t count;
+  uint64_t payload_bytes;
+  uint8_t data[];
+} batch_t;
+
+typedef struct rx {
+  int fd;
+  int stop_fd;                            // eventfd: wakes the thread's poll() on close
+  int family;                             // AF_INET or AF_INET6
+  int closed;                             // main thread only
+  int thread_started;
+  int hook_registered;
+  int tearing_down;                       // env teardown: do not call into JS any more
+  int refs;                               // the JS handle + the threadsafe function; main thread only
+  pthread_t thread;
+  napi_env env;
+  napi_threadsafe_function tsfn;
+  napi_ref on_closed;
+  int copy;                               // hand batches over as copies (else external buffers)
+  int kernel_timestamps;
+  uint32_t batch_datagrams;
+  uint32_t batch_ms;
+  size_t batch_bytes;
+  int receive_buffer;                     // granted, as getsockopt reports it (twice the payload room)
+  int receive_buffer_forced;
+  // Counters: written by the receive thread, read by stats() on the main thread.
+  uint64_t received, bytes, batches, dropped_batches, dropped_datagrams, dropped_bytes, truncated, receive_errors;
+  int last_errno;
+  // recvmmsg state (receive thread only).
+  uint8_t *slots;
+  struct mmsghdr msgs[SLOTS];
+  struct iovec iov[SLOTS];
+  struct sockaddr_in6 names[SLOTS];
+  union { char buf[CMSG_SPACE(sizeof(struct timespec))]; struct cmsghdr align; } control[SLOTS];
+} rx_t;
+
+#define STAT_ADD(field, n) __atomic_fetch_add(&rx->field, (n), __ATOMIC_RELAXED)
+#define STAT_GET(field) __atomic_load_n(&rx->field, __ATOMIC_RELAXED)
+
+// ---------------------------------------------------------------- errors
+
+// Throws an Error shaped like Node's system errors: code 'EADDRINUSE', errno -98, syscall 'bind'.
+static void throw_errno(napi_env env, const char *syscall, int err, const char *what) {
+  const char *name = strerrorname_np(err);
+  char message[512];
+  snprintf(message, sizeof message, "%s %s: %s (%s)", syscall, what, name ? name : "errno", strerror(err));
+  napi_value msg, code, error, num, sys;
+  napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &error);
+  napi_create_int32(env, -err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
+  napi_set_named_property(env, error, "syscall", sys);
+  napi_throw(env, error);
+}
+
+#define NAPI_CALL(env, call)                                                     \
+  do {                                                                           \
+    if ((call) != napi_ok) {                                                     \
+      const napi_extended_error_info *info_;                                     \
+      napi_get_last_error_info((env), &info_);                                   \
+      bool pending_;                                                             \
+      napi_is_exception_pending((env), &pending_);                               \
+      if (!pending_) napi_throw_error((env), "EINTERNAL",                        \
+          info_->error_message ? info_->error_message : "N-API call failed");    \
+      return NULL;                                                               \
+    }                                                                            \
+  } while (0)
+
+// ---------------------------------------------------------------- receive thread
+
+static double realtime_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static uint64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void put_f64_be(uint8_t *p, double v) {
+  uint64_t bits;
+  memcpy(&bits, &v, 8);
+  bits = __builtin_bswap64(bits);         // Linux targets here are little-endian (x86_64, aarch64)
+  memcpy(p, &bits, 8);
+}
+
+static void put_u32_le(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static batch_t *batch_new(size_t capacity) {
+  batch_t *b = malloc(sizeof(batch_t) + capacity);
+  if (b == NULL) return NULL;
+  b->used = 0;
+  b->capacity = capacity;
+  b->count = 0;
+  b->payload_bytes = 0;
+  return b;
+}
+
+// Hands the batch to JS, or drops and counts it when JS has not taken the earlier ones yet.
+static void flush(rx_t *rx, batch_t **slot) {
+  batch_t *b = *slot;
+  *slot = NULL;
+  if (b == NULL) return;
+  if (b->count == 0) { free(b); return; }
+  if (!rx->copy && b->used < b->capacity / 2) {
+    // The JS Buffer owns this memory until it is collected: do not pin the unused tail.
+    batch_t *smaller = realloc(b, sizeof(batch_t) + b->used);
+    if (smaller != NULL) { b = smaller; b->capacity = b->used; }
+  }
+  uint32_t count = b->count;
+  uint64_t payload = b->payload_bytes;
+  napi_status status = napi_call_threadsafe_function(rx->tsfn, b, napi_tsfn_nonblocking);
+  if (status == napi_ok) {
+    STAT_ADD(batches, 1);
+    return;
+  }
+  // napi_queue_full (JS is behind) or napi_closing (environment going away).
+  free(b);
+  STAT_ADD(dropped_batches, 1);
+  STAT_ADD(dropped_datagrams, count);
+  STAT_ADD(dropped_bytes, payload);
+}
+
+static double kernel_stamp(struct msghdr *h, double fallback) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      struct timespec ts;
+      memcpy(&ts, CMSG_DATA(c), sizeof ts);
+      return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+    }
+  }
+  return fallback;
+}
+
+static void *receive_loop(void *arg) {
+  rx_t *rx = arg;
+  batch_t *b = NULL;
+  uint64_t deadline = 0;
+  struct pollfd fds[2] = { { .fd = rx->fd, .events = POLLIN }, { .fd = rx->stop_fd, .events = POLLIN } };
+  for (;;) {
+    for (int i = 0; i < SLOTS; i++) {
+      // recvmmsg updates these per call: reset what it shrinks.
+      rx->msgs[i].msg_hdr.msg_namelen = sizeof rx->names[i];
+      rx->msgs[i].msg_hdr.msg_controllen = rx->kernel_timestamps ? sizeof rx->control[i].buf : 0;
+      rx->msgs[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(rx->fd, rx->msgs, SLOTS, MSG_DONTWAIT, NULL);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        STAT_ADD(receive_errors, 1);
+        __atomic_store_n(&rx->last_errno, errno, __ATOMIC_RELAXED);
+      }
+      // Idle: hand over a partial batch when its time is up, then sleep until data, deadline or close.
+      int timeout = -1;
+      if (b != NULL && b->count > 0) {
+        uint64_t now = monotonic_ms();
+        if (now >= deadline) flush(rx, &b);
+        else timeout = (int)(deadline - now);
+      }
+      int ready = poll(fds, 2, timeout);
+      if (ready < 0 && errno != EINTR) {
+        STAT_ADD(receive_errors, 1);
+        __atomic_store_n(&rx->last_errno, errno, __ATOMIC_RELAXED);
+        struct timespec pause = { 0, 1000000 };
+        nanosleep(&pause, NULL);
+      }
+      if (ready > 0 && (fds[1].revents & POLLIN)) break;
+      continue;
+    }
+    double stamp = realtime_ms();          // one clock read per call when kernel stamps are off
+    for (int i = 0; i < n; i++) {
+      struct msghdr *h = &rx->msgs[i].msg_hdr;
+      uint32_t length = rx->msgs[i].msg_len;
+      if (h->msg_flags & MSG_TRUNC) { STAT_ADD(truncated, 1); continue; }
+      size_t need = PREFIX + ENVELOPE_HEADER + length;
+      if (b != NULL && b->used + need > b->capacity) flush(rx, &b);
+      if (b == NULL) {
+        b = batch_new(rx->batch_bytes);
+        if (b == NULL) {
+          STAT_ADD(received, 1);
+          STAT_ADD(bytes, length);
+          STAT_ADD(dropped_batches, 1);
+          STAT_ADD(dropped_datagrams, 1);
+          STAT_ADD(dropped_bytes, length);
+          continue;
+        }
+        deadline = monotonic_ms() + rx->batch_ms;
+      }
+      uint8_t *p = b->data + b->used;
+      put_u32_le(p, ENVELOPE_HEADER + length);
+      uint8_t *e = p + PREFIX;
+      e[0] = ENVELOPE_VERSION;
+      memset(e + 12, 0, 16);
+      if (rx->family == AF_INET) {
+        const struct sockaddr_in *from = (const struct sockaddr_in *)&rx->names[i];
+        e[1] = 4;
+        memcpy(e + 2, &from->sin_port, 2);       // already big-endian
+        memcpy(e + 12, &from->sin_addr, 4);
+      } else {
+        const struct sockaddr_in6 *from = &rx->names[i];
+        e[1] = 6;
+        memcpy(e + 2, &from->sin6_port, 2);
+        memcpy(e + 12, &from->sin6_addr, 16);
+      }
+      put_f64_be(e + 4, rx->kernel_timestamps ? kernel_stamp(h, stamp) : stamp);
+      memcpy(e + ENVELOPE_HEADER, rx->iov[i].iov_base, length);
+      b->used += need;
+      b->count++;
+      b->payload_bytes += length;
+      STAT_ADD(received, 1);
+      STAT_ADD(bytes, length);
+      if (b->count >= rx->batch_datagrams) flush(rx, &b);
+    }
+    if (b != NULL && b->count > 0 && monotonic_ms() >= deadline) flush(rx, &b);
+  }
+  flush(rx, &b);
+  return NULL;
+}
+
+// ---------------------------------------------------------------- lifetime
+
+static void rx_unref(rx_t *rx) {
+  if (--rx->refs > 0) return;
+  free(rx->slots);
+  free(rx);
+}
+
+static void cleanup_hook(void *arg);
+
+// Stops the thread, closes the socket and releases the threadsafe function (whose finalizer
+// calls onClosed once the batches already queued are delivered). Idempotent; main thread only.
+static void rx_close(rx_t *rx) {
+  if (rx->closed) return;
+  rx->closed = 1;
+  if (rx->thread_started) {
+    uint64_t one = 1;
+    while (write(rx->stop_fd, &one, sizeof one) < 0 && errno == EINTR) {}
+    pthread_join(rx->thread, NULL);
+    rx->thread_started = 0;
+  }
+  if (rx->fd >= 0) close(rx->fd);
+  if (rx->stop_fd >= 0) close(rx->stop_fd);
+  rx->fd = rx->stop_fd = -1;
+  if (rx->hook_registered) {
+    rx->hook_registered = 0;
+    if (!rx->tearing_down) napi_remove_env_cleanup_hook(rx->env, cleanup_hook, rx);
+  }
+  if (rx->tsfn != NULL) napi_release_threadsafe_function(rx->tsfn, napi_tsfn_release);
+}
+
+// The environment is going away (process exit, worker terminated) with the receiver still open.
+// Registered after the threadsafe function, so it runs before that is torn down.
+static void cleanup_hook(void *arg) {
+  rx_t *rx = arg;
+  rx->tearing_down = 1;
+  rx->hook_registered = 0;
+  rx_close(rx);
+}
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  rx_t *rx = data;
+  rx_close(rx);                            // a handle collected without close(): stop anyway
+  rx_unref(rx);
+}
+
+static void tsfn_finalize(napi_env env, void *data, void *hint) {
+  (void)data;
+  rx_t *rx = hint;
+  if (rx->on_closed != NULL) {
+    if (!rx->tearing_down) {
+      napi_value fn, global;
+      if (napi_get_reference_value(env, rx->on_closed, &fn) == napi_ok && fn != NULL &&
+          napi_get_global(env, &global) == napi_ok) {
+        napi_call_function(env, global, fn, 0, NULL, NULL);
+      }
+    }
+    napi_delete_reference(env, rx->on_closed);
+    rx->on_closed = NULL;
+  }
+  rx->tsfn = NULL;
+  rx_unref(rx);
+}
+
+static void free_external(napi_env env, void *data, void *hint) {
+  (void)env; (void)data;
+  free(hint);
+}
+
+// Runs on the JS thread for each batch. env is NULL when the function is torn down with batches
+// still queued: then they are only freed.
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
+  rx_t *rx = context;
+  batch_t *b = data;
+  if (env == NULL || js_cb == NULL || rx->tearing_down) { free(b); return; }
+  napi_value buffer, count, undefined;
+  napi_status status;
+  if (rx->copy) {
+    status = napi_create_buffer_copy(env, b->used, b->data, NULL, &buffer);
+    uint32_t n = b->count;
+    free(b);
+    if (status != napi_ok) return;
+    napi_create_uint32(env, n, &count);
+  } else {
+    status = napi_create_external_buffer(env, b->used, b->data, free_external, b, &buffer);
+    if (status != napi_ok) { free(b); return; }
+    napi_create_uint32(env, b->count, &count);
+  }
+  napi_get_undefined(env, &undefined);
+  napi_value argv[2] = { buffer, count };
+  napi_call_function(env, undefined, js_cb, 2, argv, NULL);
+}
+
+// ---------------------------------------------------------------- JS functions
+
+static int get_uint(napi_env env, napi_value obj, const char *key, uint32_t fallback, uint32_t min, uint32_t max, uint32_t *out) {
+  bool has;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return 0;
+  if (!has) { *out = fallback; return 1; }
+  napi_value v;
+  napi_valuetype type;
+  napi_get_named_property(env, obj, key, &v);
+  napi_typeof(env, v, &type);
+  if (type == napi_undefined) { *out = fallback; return 1; }
+  double d;
+  if (type != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(uint32_t)d || d < min || d > max) {
+    char message[160];
+    snprintf(message, sizeof message, "option %s must be an integer from %u to %u", key, min, max);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
+    return 0;
+  }
+  *out = (uint32_t)d;
+  return 1;
+}
+
+static int get_bool(napi_env env, napi_value obj, const char *key, int fallback, int *out) {
+  napi_value v;
+  napi_valuetype type;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return 0;
+  napi_typeof(env, v, &type);
+  if (type == napi_undefined) { *out = fallback; return 1; }
+  bool b;
+  if (type != napi_boolean || napi_get_value_bool(env, v, &b) != napi_ok) {
+    char message[120];
+    snprintf(message, sizeof message, "option %s must be a boolean", key);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", message);
+    return 0;
+  }
+  *out = b;
+  return 1;
+}
+
+static rx_t *get_rx(napi_env env, napi_value handle) {
+  void *data = NULL;
+  napi_valuetype type;
+  if (napi_typeof(env, handle, &type) != napi_ok || type != napi_external ||
+      napi_get_value_external(env, handle, &data) != napi_ok || data == NULL) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "not a udp_rx handle");
+    return NULL;
+  }
+  return data;
+}
+
+// open({host, port, rcvbuf, batchDatagrams, batchMs, batchBytes, maxPendingBatches, copy,
+//       kernelTimestamps}, onBatch, onClosed)
+static napi_value js_open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_valuetype t0, t1, t2;
+  if (argc < 3 || napi_typeof(env, argv[0], &t0) != napi_ok || napi_typeof(env, argv[1], &t1) != napi_ok ||
+      napi_typeof(env, argv[2], &t2) != napi_ok || t0 != napi_object || t1 != napi_function || t2 != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open(options, onBatch, onClosed)");
+    return NULL;
+  }
+  napi_value options = argv[0];
+
+  char host[INET6_ADDRSTRLEN + 1];
+  napi_value host_value;
+  napi_valuetype host_type;
+  size_t host_length = 0;
+  NAPI_CALL(env, napi_get_named_property(env, options, "host", &host_value));
+  NAPI_CALL(env, napi_typeof(env, host_value, &host_type));
+  if (host_type != napi_string) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "option host must be an IP address string");
+    return NULL;
+  }
+  NAPI_CALL(env, napi_get_value_string_utf8(env, host_value, host, sizeof host, &host_length));
+
+  uint32_t port, rcvbuf, batch_datagrams, batch_ms, batch_bytes, max_pending;
+  int copy, kernel_timestamps;
+  if (!get_uint(env, options, "port", 0, 0, 65535, &port)) return NULL;
+  if (!get_uint(env, options, "rcvbuf", 4u << 20, 0, 1u << 30, &rcvbuf)) return NULL;
+  if (!get_uint(env, options, "batchDatagrams", 256, 1, 1u << 20, &batch_datagrams)) return NULL;
+  if (!get_uint(env, options, "batchMs", 5, 1, 60000, &batch_ms)) return NULL;
+  if (!get_uint(env, options, "batchBytes", 512u << 10, MIN_BATCH_BYTES, 1u << 30, &batch_bytes)) return NULL;
+  if (!get_uint(env, options, "maxPendingBatches", 64, 1, 1u << 16, &max_pending)) return NULL;
+  if (!get_bool(env, options, "copy", 0, &copy)) return NULL;
+  if (!get_bool(env, options, "kernelTimestamps", 1, &kernel_timestamps)) return NULL;
+
+  struct sockaddr_in6 bind6;
+  struct sockaddr_in bind4;
+  memset(&bind6, 0, sizeof bind6);
+  memset(&bind4, 0, sizeof bind4);
+  int family;
+  if (inet_pton(AF_INET, host, &bind4.sin_addr) == 1) {
+    family = AF_INET;
+    bind4.sin_family = AF_INET;
+    bind4.sin_port = htons((uint16_t)port);
+  } else if (inet_pton(AF_INET6, host, &bind6.sin6_addr) == 1) {
+    family = AF_INET6;
+    bind6.sin6_family = AF_INET6;
+    bind6.sin6_port = htons((uint16_t)port);
+  } else {
+    char message[200];
+    snprintf(message, sizeof message, "option host must be an IPv4 or IPv6 address, not '%s'", host);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", message);
+    return NULL;
+  }
+  char where[INET6_ADDRSTRLEN + 16];
+  snprintf(where, sizeof where, family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { throw_errno(env, "socket", errno, where); return NULL; }
+  // SO_RCVBUFFORCE (root or CAP_NET_ADMIN) honours the size above net.core.rmem_max; else the
+  // kernel caps SO_RCVBUF at rmem_max and the caller warns with the granted size.
+  int want = (int)rcvbuf, forced = 0;
+  if (want > 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) == 0) forced = 1;
+    else if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want) != 0) {
+      int err = errno; close(fd); throw_errno(env, "setsockopt SO_RCVBUF", err, where); return NULL;
+    }
+  }
+  int granted = 0;
+  socklen_t granted_length = sizeof granted;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &granted_length);
+  int on = 1;
+  if (kernel_timestamps && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) != 0) kernel_timestamps = 0;
+  int bound = family == AF_INET ? bind(fd, (struct sockaddr *)&bind4, sizeof bind4)
+                                : bind(fd, (struct sockaddr *)&bind6, sizeof bind6);
+  if (bound != 0) { int err = errno; close(fd); throw_errno(env, "bind", err, where); return NULL; }
+  int stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd < 0) { int err = errno; close(fd); throw_errno(env, "eventfd", err, where); return NULL; }
+
+  rx_t *rx = calloc(1, sizeof *rx);
+  uint8_t *slots = malloc((size_t)SLOTS * SLOT_BYTES);
+  if (rx == NULL || slots == NULL) {
+    free(rx); free(slots); close(fd); close(stop_fd);
+    throw_errno(env, "malloc", ENOMEM, where);
+    return NULL;
+  }
+  rx->fd = fd;
+  rx->stop_fd = stop_fd;
+  rx->family = family;
+  rx->env = env;
+  rx->slots = slots;
+  rx->copy = copy;
+  rx->kernel_timestamps = kernel_timestamps;
+  rx->batch_datagrams = batch_datagrams;
+  rx->batch_ms = batch_ms;
+  rx->batch_bytes = batch_bytes;
+  rx->receive_buffer = granted;
+  rx->receive_buffer_forced = forced;
+  for (int i = 0; i < SLOTS; i++) {
+    rx->iov[i].iov_base = slots + (size_t)i * SLOT_BYTES;
+    rx->iov[i].iov_len = SLOT_BYTES;
+    rx->msgs[i].msg_hdr.msg_iov = &rx->iov[i];
+    rx->msgs[i].msg_hdr.msg_iovlen = 1;
+    rx->msgs[i].msg_hdr.msg_name = &rx->names[i];
+    rx->msgs[i].msg_hdr.msg_control = rx->control[i].buf;
+  }
+
+  napi_value name;
+  napi_create_string_utf8(env, "udp_rx", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_reference(env, argv[2], 1, &rx->on_closed) != napi_ok ||
+      napi_create_threadsafe_function(env, argv[1], NULL, name, max_pending, 1, NULL, tsfn_finalize, rx, call_js, &rx->tsfn) != napi_ok) {
+    if (rx->on_closed != NULL) napi_delete_reference(env, rx->on_closed);
+    close(fd); close(stop_fd); free(slots); free(rx);
+    napi_throw_error(env, "EINTERNAL", "cannot create the threadsafe function");
+    return NULL;
+  }
+  rx->refs = 2;                            // the handle and the threadsafe function
+  napi_value handle;
+  if (napi_create_external(env, rx, handle_finalize, NULL, &handle) != napi_ok) {
+    rx->refs = 1;                          // only the threadsafe function; its finalizer frees rx
+    rx->closed = 1;
+    close(fd); close(stop_fd);
+    napi_release_threadsafe_function(rx->tsfn, napi_tsfn_abort);
+    napi_throw_error(env, "EINTERNAL", "cannot create the handle");
+    return NULL;
+  }
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, rx) == napi_ok) rx->hook_registered = 1;
+  int err = pthread_create(&rx->thread, NULL, receive_loop, rx);
+  if (err != 0) {
+    rx_close(rx);
+    throw_errno(env, "pthread_create", err, where);
+    return NULL;
+  }
+  rx->thread_started = 1;
+  return handle;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "close(handle)"); return NULL; }
+  rx_t *rx = get_rx(env, argv[0]);
+  if (rx == NULL) return NULL;
+  rx_close(rx);
+  return NULL;
+}
+
+static void set_number(napi_env env, napi_value obj, const char *key, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, key, v);
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "stats(handle)"); return NULL; }
+  rx_t *rx = get_rx(env, argv[0]);
+  if (rx == NULL) return NULL;
+  napi_value out;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  // Counts stay below 2^53 for centuries at line rate: doubles are exact.
+  set_number(env, out, "received", (double)STAT_GET(received));
+  set_number(env, out, "bytes", (double)STAT_GET(bytes));
+  set_number(env, out, "batches", (double)STAT_GET(batches));
+  set_number(env, out, "droppedBatches", (double)STAT_GET(dropped_batches));
+  set_number(env, out, "droppedDatagrams", (double)STAT_GET(dropped_datagrams));
+  set_number(env, out, "droppedBytes", (double)STAT_GET(dropped_bytes));
+  set_number(env, out, "truncated", (double)STAT_GET(truncated));
+  set_number(env, out, "receiveErrors", (double)STAT_GET(receive_errors));
+  set_number(env, out, "lastErrno", (double)__atomic_load_n(&rx->last_errno, __ATOMIC_RELAXED));
+  return out;
+}
+
+static napi_value js_info(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "info(handle)"); return NULL; }
+  rx_t *rx = get_rx(env, argv[0]);
+  if (rx == NULL) return NULL;
+  if (rx->closed) { napi_throw_error(env, "ERR_SOCKET_CLOSED", "udp_rx handle is closed"); return NULL; }
+  struct sockaddr_in6 at;
+  socklen_t length = sizeof at;
+  if (getsockname(rx->fd, (struct sockaddr *)&at, &length) != 0) { throw_errno(env, "getsockname", errno, "udp_rx"); return NULL; }
+  char text[INET6_ADDRSTRLEN];
+  unsigned port;
+  if (at.sin6_family == AF_INET) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&at;
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
+  } else {
+    inet_ntop(AF_INET6, &at.sin6_addr, text, sizeof text);
+    port = ntohs(at.sin6_port);
+  }
+  napi_value out, address, family;
+  NAPI_CALL(env, napi_create_object(env, &out));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &address);
+  napi_set_named_property(env, out, "address", address);
+  napi_create_string_utf8(env, at.sin6_family == AF_INET ? "IPv4" : "IPv6", NAPI_AUTO_LENGTH, &family);
+  napi_set_named_property(env, out, "family", family);
+  set_number(env, out, "port", port);
+  set_number(env, out, "receiveBuffer", rx->receive_buffer);
+  napi_value forced;
+  napi_get_boolean(env, rx->receive_buffer_forced, &forced);
+  napi_set_named_property(env, out, "receiveBufferForced", forced);
+  napi_value stamps;
+  napi_get_boolean(env, rx->kernel_timestamps, &stamps);
+  napi_set_named_property(env, out, "kernelTimestamps", stamps);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "info", NULL, js_info, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
