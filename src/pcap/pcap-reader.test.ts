@@ -16,7 +16,10 @@ const ip6udp = (payload = PAYLOAD): number[] => ipv6({ src: '2001:db8::1', dst: 
 
 class Bytes {
   readonly out: number[] = [];
-  constructor(readonly littleEndian: boolean) {}
+  readonly littleEndian: boolean;
+  constructor(littleEndian: boolean) {
+    this.littleEndian = littleEndian;
+  }
   u16(v: number): this {
     if (this.littleEndian) this.out.push(v & 0xff, (v >>> 8) & 0xff);
     else this.out.push((v >>> 8) & 0xff, v & 0xff);
