@@ -3,7 +3,7 @@
 // Errors a user can act on are one line on stderr: exit 2 for usage and configuration, 1 when the
 // work itself failed. A stack trace appears only for a bug (an error hoptrace did not expect).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, HoptraceError, UsageError, describeError } from '../errors.js';
+import { ConfigError, HoptraceError, ParseError, UsageError, describeError } from '../errors.js';
 import { VERSION } from '../version.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
@@ -165,7 +165,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       // --help and --version end here with code 0; usage errors were already printed by commander.
       return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     }
-    if (error instanceof UsageError || error instanceof ConfigError) {
+    // A file given on the command line that is not what it should be is a usage error too.
+    if (error instanceof UsageError || error instanceof ConfigError || error instanceof ParseError) {
       process.stderr.write(`hoptrace: ${error.message}\n`);
       return EXIT.USAGE;
     }

@@ -2,12 +2,26 @@
 // HOPTRACE_* < flags into one validated Config.
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { UsageError } from '../errors.js';
 import type { GlobalFlags } from './main.js';
 
 export function resolveConfig(globals: GlobalFlags, flags: Record<string, unknown> = {}): Config {
   const file = globals.config ?? process.env['HOPTRACE_CONFIG'];
   const withLog = globals.logLevel === undefined ? flags : mergeFlags(flags, { log: { level: globals.logLevel } });
   return loadConfig({ file, env: process.env, flags: withLog });
+}
+
+/**
+ * --data DIR: the embedded store's directory. Refused when the configuration selects a ClickHouse
+ * server, rather than silently switching stores.
+ */
+export function resolveWithDataDir(globals: GlobalFlags, flags: Record<string, unknown>, data: string | undefined): Config {
+  const config = resolveConfig(globals, flags);
+  if (data === undefined) return config;
+  if (config.store.kind !== 'chdb') {
+    throw new UsageError('--data applies to the embedded store (store.kind chdb), but the configuration selects a ClickHouse server (store.kind server)');
+  }
+  return { ...config, store: { ...config.store, path: data } };
 }
 
 /** Builds a partial config tree from flags, leaving out those not given. */

@@ -27,7 +27,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     const flags = options.flags;
     layers.push({ origin: 'flags', values: flags, originOf: (path) => `flag for ${path.join('.')}` });
   }
-  let merged: Record<string, unknown> = {};
+  // Start from the complete defaults, so a layer that sets one key of a store or bus section keeps
+  // the default `kind` (and a layer that changes `kind` replaces the section: see mergeDeep).
+  let merged: Record<string, unknown> = structuredClone(Config.parse({})) as Record<string, unknown>;
   for (const layer of layers) merged = mergeDeep(merged, layer.values);
   const result = Config.safeParse(merged);
   if (result.success) return result.data;

@@ -14,18 +14,10 @@ import { Throttle, type Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
 import { decodeDatagram } from '../sflow/datagram.js';
 import type { Datagram } from '../sflow/types.js';
-import {
-  encodeCounterRows,
-  encodeDatagramRows,
-  encodeDiscardRows,
-  encodeFlowRows,
-  encodeQuarantineRows,
-  type QuarantineRow,
-} from '../store/sflow-tables.js';
-import { formatDateTime64 } from '../store/tsv.js';
+import { encodeQuarantineRows, type QuarantineRow } from '../store/sflow-tables.js';
 import { VERSION } from '../version.js';
-import type { EncodedRows, Store } from '../store/store.js';
-import { appendRows, newSflowRows, type SflowRows } from './rows.js';
+import type { Store } from '../store/store.js';
+import { SflowRowBatch } from './rows.js';
 
 export interface DecodeStageOptions {
   bus: Bus;
@@ -53,12 +45,14 @@ export class DecodeStage {
   readonly #o: DecodeStageOptions;
   readonly #clock: () => number;
   readonly #throttle = new Throttle(5, 60_000);
+  readonly #rows: SflowRowBatch;
   #consumer: Consumer | undefined;
   readonly #status: DecodeStageStatus = { datagrams: 0, samples: 0, quarantined: 0, batches: 0, lastBatchAt: null, lastError: null };
 
   constructor(options: DecodeStageOptions) {
     this.#o = options;
     this.#clock = options.clock ?? Date.now;
+    this.#rows = new SflowRowBatch({ keepRawDatagrams: options.keepRawDatagrams });
   }
 
   start(): void {
@@ -79,7 +73,8 @@ export class DecodeStage {
 
   /** Decodes a batch and writes it; resolves only when the store has it. */
   async handle(batch: readonly BusMessage[]): Promise<void> {
-    const rows = newSflowRows();
+    const rows = this.#rows;
+    rows.reset();
     const counts = { flow: 0, counter: 0, discard: 0, unknown: 0, unknownRecords: 0, malformedRecords: 0 };
     for (const message of batch) {
       let raw: RawDatagram;
@@ -87,12 +82,12 @@ export class DecodeStage {
         raw = decodeEnvelope(message.value);
       } catch (error) {
         if (!(error instanceof DecodeError)) throw error;
-        appendRows(rows, error, { receivedAt: this.#clock(), exporter: message.key, exporterPort: 0, raw: message.value });
+        rows.add(error, { receivedAt: this.#clock(), exporter: message.key, exporterPort: 0, raw: message.value });
         this.#warn(error, message.key, undefined);
         continue;
       }
       const decoded = this.#decode(raw);
-      appendRows(rows, decoded, { receivedAt: raw.receivedAt, exporter: raw.exporter, exporterPort: raw.exporterPort, raw: raw.payload });
+      rows.add(decoded, { receivedAt: raw.receivedAt, exporter: raw.exporter, exporterPort: raw.exporterPort, raw: raw.payload });
       if (decoded instanceof DecodeError) {
         this.#warn(decoded, raw.exporter, undefined);
         continue;
@@ -105,7 +100,6 @@ export class DecodeStage {
         if (first !== undefined) this.#warn(first, raw.exporter, decoded);
       }
     }
-    if (!this.#o.keepRawDatagrams) rows.datagrams.length = 0;
     await this.#write(rows, batch);
 
     const m = this.#o.metrics;
@@ -135,18 +129,11 @@ export class DecodeStage {
     }
   }
 
-  async #write(rows: SflowRows, batch: readonly BusMessage[]): Promise<void> {
+  async #write(rows: SflowRowBatch, batch: readonly BusMessage[]): Promise<void> {
     const token = batchToken(batch);
-    const tables: [string, EncodedRows | undefined][] = [
-      ['flow_samples', rows.flows.length > 0 ? encodeFlowRows(rows.flows) : undefined],
-      ['counter_samples', rows.counters.length > 0 ? encodeCounterRows(rows.counters) : undefined],
-      ['discard_samples', rows.discards.length > 0 ? encodeDiscardRows(rows.discards) : undefined],
-      ['sflow_datagrams', rows.datagrams.length > 0 ? encodeDatagramRows(rows.datagrams) : undefined],
-      ['quarantine', rows.quarantine.length > 0 ? encodeQuarantineRows(rows.quarantine) : undefined],
-    ];
+    const tables = rows.tables();
     const m = this.#o.metrics;
-    for (const [table, encoded] of tables) {
-      if (encoded === undefined) continue;
+    for (const { table, rows: encoded } of tables) {
       const stopTimer = m.insertSeconds.startTimer();
       try {
         await this.#o.store.insert(table, encoded, { dedupToken: `${token}:${table}` });
@@ -182,7 +169,7 @@ export class DecodeStage {
         continue; // already quarantined as a bad envelope when the batch was decoded
       }
       rows.push({
-        received_at: formatDateTime64(raw.receivedAt),
+        received_at: raw.receivedAt,
         source: 'store',
         exporter: raw.exporter,
         exporter_port: raw.exporterPort,

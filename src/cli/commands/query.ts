@@ -6,7 +6,7 @@ import type { Config } from '../../config/schema.js';
 import { StoreError, UsageError } from '../../errors.js';
 import { openStore } from '../../service/open-store.js';
 import type { GlobalFlags, QueryFlags } from '../main.js';
-import { flagTree, resolveConfig } from '../resolve-config.js';
+import { resolveWithDataDir } from '../resolve-config.js';
 
 /** ClickHouse's "another instance holds this directory" (CANNOT_OPEN_FILE on the status lock). */
 const LOCKED = /Cannot lock file|already running/i;
@@ -15,7 +15,7 @@ export async function runQuery(sql: string | undefined, flags: QueryFlags, globa
   const text = await querySql(sql, flags.file);
   const params = parseParams(flags.param ?? []);
   const format = flags.json === true ? 'JSONEachRow' : (flags.format ?? (process.stdout.isTTY === true ? 'PrettyCompactMonoBlock' : 'TSVWithNames'));
-  const config = resolveConfig(globals, flagTree([['store.path', flags.data]]));
+  const config = resolveWithDataDir(globals, {}, flags.data);
   const output = await runOn(config, text, format, params);
   process.stdout.write(output.endsWith('\n') || output === '' ? output : `${output}\n`);
 }

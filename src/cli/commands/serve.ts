@@ -4,19 +4,15 @@ import type { Config } from '../../config/schema.js';
 import { createLogger, type Logger } from '../../observability/log.js';
 import { startService, type Role } from '../../service/service.js';
 import type { GlobalFlags, ServeFlags } from '../main.js';
-import { flagTree, resolveConfig } from '../resolve-config.js';
+import { flagTree, resolveWithDataDir } from '../resolve-config.js';
 
 export async function runServe(flags: ServeFlags, globals: GlobalFlags): Promise<void> {
-  const config = resolveConfig(globals, flagTree([
+  const config = resolveWithDataDir(globals, flagTree([
     ['collector.listen', flags.listen],
     ['collector.receiveBuffer', flags.receiveBuffer],
     ['http.listen', typeof flags.http === 'string' ? flags.http : undefined],
     ['http.enabled', flags.http === false ? false : undefined],
-    ['store.path', flags.data],
-  ]));
-  if (flags.data !== undefined && config.store.kind !== 'chdb') {
-    throw new (await import('../../errors.js')).UsageError('--data applies to the embedded store (store.kind chdb), but the configuration selects a ClickHouse server');
-  }
+  ]), flags.data);
   await runUntilSignal('all', config);
 }
 
