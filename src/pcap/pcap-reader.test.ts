@@ -144,6 +144,11 @@ describe('readUdpPayloads on classic pcap', () => {
     expect(() => readUdpPayloads(bytes, 'bad.pcap')).toThrow(expect.objectContaining({ code, source: 'bad.pcap', offset }));
   });
 
+  it('throws unsupported for a link type it does not read (802.11, 105)', () => {
+    const bytes = pcapFile({ littleEndian: false, nanoseconds: false, linkType: 105 }, []);
+    expect(() => readUdpPayloads(bytes, 'wifi.pcap')).toThrow(expect.objectContaining({ code: 'unsupported', source: 'wifi.pcap', offset: 20 }));
+  });
+
   it.each([
     { name: 'a record header', cut: 24 + 16 + 50 + 10, offset: 24 + 16 + 50 },
     { name: 'a record body', cut: 24 + 16 + 50 + 16 + 20, offset: 24 + 16 + 50 },
@@ -183,6 +188,11 @@ describe('readUdpPayloads on pcapng', () => {
       ...pcapngSection(false, [{ type: 'idb', linkType: LINK_TYPE.IPV4 }, { type: 'epb', interfaceId: 0, timestamp: 2_000_000n, data: ip4udp([2]) }]),
     ]);
     expect(udpPackets(bytes).map((p) => [p.frame, p.timestampMs, p.payload])).toEqual([[1, 1000, [1]], [2, 2000, [2]]]);
+  });
+
+  it('throws unsupported at an interface block with a link type it does not read', () => {
+    const bytes = Uint8Array.from(pcapngSection(true, [{ type: 'idb', linkType: 127 }]));
+    expect(() => [...readUdpPayloads(bytes, 'x.pcapng')]).toThrow(expect.objectContaining({ code: 'unsupported', offset: 28 + 8 }));
   });
 
   it('throws bad-format for a packet on an interface the section did not describe', () => {

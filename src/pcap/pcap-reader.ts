@@ -39,7 +39,7 @@ export interface PcapCounts {
   udp: number;
   /** IPv4 fragments and IPv6 fragment headers: reassembly is not done. */
   fragments: number;
-  /** Frames that are not IPv4/IPv6 UDP (ARP, TCP, ...) or whose link type is not supported. */
+  /** Frames that are not IPv4/IPv6 UDP (ARP, TCP, ...). */
   notUdp: number;
   /** Frames cut by the snap length before the end of their UDP header. */
   truncated: number;
@@ -86,6 +86,12 @@ const NULL_FAMILY_IPV6: ReadonlySet<number> = new Set([10, 24, 28, 30]);
 
 interface Interface { linkType: number; unitsPerSecond: number }
 
+const SUPPORTED_LINK_TYPES: ReadonlySet<number> = new Set(Object.values(LINK_TYPE));
+
+function unsupportedLinkType(linkType: number, source: string, offset: number): ParseError {
+  return new ParseError('unsupported', `link type ${linkType} is not one of ${[...SUPPORTED_LINK_TYPES].join(', ')} (null, Ethernet, raw IP, Linux cooked)`, { source, offset });
+}
+
 /**
  * The UDP datagrams of a capture, in file order. Throws ParseError 'bad-magic' at once for a file
  * that is neither pcap nor pcapng, and 'truncated' (with the byte offset) while iterating when a
@@ -113,6 +119,7 @@ export function readUdpPayloads(bytes: Uint8Array, source: string): Iterable<Udp
   }
   if (bytes.byteLength < PCAP_FILE_HEADER) throw new ParseError('truncated', `pcap file header needs ${PCAP_FILE_HEADER} bytes, the file has ${bytes.byteLength}`, { source, offset: 0 });
   const linkType = view.getUint32(20, littleEndian) & LINK_TYPE_MASK;
+  if (!SUPPORTED_LINK_TYPES.has(linkType)) throw unsupportedLinkType(linkType, source, 20);
   return { counts, [Symbol.iterator]: () => readPcap(bytes, view, source, counts, littleEndian, nanoseconds ? 1e9 : 1e6, linkType) };
 }
 
@@ -160,7 +167,9 @@ function* readPcapng(bytes: Uint8Array, view: DataView, source: string, counts: 
     off += total;
     if (type === PCAPNG_IDB) {
       if (bodyEnd - body < 8) throw new ParseError('truncated', 'interface description block shorter than 8 bytes', { source, offset: blockStart });
-      interfaces.push({ linkType: view.getUint16(body, le), unitsPerSecond: tsresolOf(view, body + 8, bodyEnd, le) });
+      const linkType = view.getUint16(body, le);
+      if (!SUPPORTED_LINK_TYPES.has(linkType)) throw unsupportedLinkType(linkType, source, body);
+      interfaces.push({ linkType, unitsPerSecond: tsresolOf(view, body + 8, bodyEnd, le) });
       continue;
     }
     let interfaceId: number;
@@ -265,7 +274,7 @@ function udpOf(frame: Uint8Array, linkType: number, number: number, timestampMs:
       break;
     }
     default:
-      return skip(counts);
+      return skip(counts); // not reached: link types are checked when the file or interface is read
   }
   if (version === 4) return udpOfIpv4(frame, off, number, timestampMs, counts);
   if (version === 6) return udpOfIpv6(frame, off, number, timestampMs, counts);
