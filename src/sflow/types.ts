@@ -151,7 +151,7 @@ export interface ExtendedVni extends RecordBase {
   vni: number;
 }
 
-/** sflow_drops.txt: egress queue (1036), ACL (1037), function (1038), hw trap (1039), Linux reason (1040)... */
+/** sflow_drops.txt: egress queue (1036), ACL (1037), function (1038), transit delay (1039), queue depth (1040), hw trap (1041), Linux drop reason (1042). */
 export interface ExtendedEgressQueue extends RecordBase { kind: 'extended_egress_queue'; queue: number }
 export interface ExtendedAcl extends RecordBase { kind: 'extended_acl'; number: number; name: string; direction: number }
 export interface ExtendedFunction extends RecordBase { kind: 'extended_function'; symbol: string }
@@ -286,7 +286,7 @@ export interface DiscardSample extends SampleBase {
   drops: number;
   inputIfIndex: number;
   outputIfIndex: number;
-  /** Drop reason code (sflow_drops.txt, e.g. 1 = unknown, 256 = ... ). */
+  /** Drop reason code (sflow_drops.txt: 0-15 ICMP unreachable codes, 256 unknown, 258 ACL, ...; wire.ts DROP_REASON). */
   reason: number;
   records: FlowRecord[];
 }
