@@ -87,24 +87,7 @@ export class UdpReceiver {
   async kernelDrops(): Promise<number | undefined> {
     const port = this.port;
     if (port === undefined) return undefined;
-    const portHex = port.toString(16).toUpperCase().padStart(4, '0');
-    let total: number | undefined;
-    for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const line of text.split('\n').slice(1)) {
-        const fields = line.trim().split(/\s+/);
-        const local = fields[1];
-        if (local === undefined || !local.endsWith(`:${portHex}`)) continue;
-        const drops = Number(fields[fields.length - 1]);
-        if (Number.isFinite(drops)) total = (total ?? 0) + drops;
-      }
-    }
-    return total;
+    return readKernelDrops(port);
   }
 
   async stop(): Promise<void> {
@@ -113,6 +96,31 @@ export class UdpReceiver {
     if (socket === undefined) return;
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
+}
+
+/**
+ * Datagrams the kernel dropped (receive buffer full) on the UDP sockets bound to `port`, summed
+ * over /proc/net/udp and /proc/net/udp6; undefined when no such socket is listed.
+ */
+export async function readKernelDrops(port: number): Promise<number | undefined> {
+  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
+  let total: number | undefined;
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (local === undefined || !local.endsWith(`:${portHex}`)) continue;
+      const drops = Number(fields[fields.length - 1]);
+      if (Number.isFinite(drops)) total = (total ?? 0) + drops;
+    }
+  }
+  return total;
 }
 
 export function splitHostPort(listen: string): { host: string; port: number } {
