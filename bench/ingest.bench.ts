@@ -1,0 +1,474 @@
+// Case "ingest": the highest replay rate taken with < 0.1 % loss over loopback, found by stepping
+// the rate of the C load generator (bench/c/udp-blast.c, the corpus's datagrams), for
+//   (a) the C baseline: a recvmmsg loop that only counts (bench/c/udp-count.c), the peer;
+//   (b) hoptrace's receive stage alone: receiver + MemoryBus + a consumer that only counts
+//       (bench/receive-stage.ts), with the native recvmmsg receiver and with Node dgram;
+//   (c) the whole embedded path, `hoptrace serve`: receive, publish, decode, rows, chDB insert;
+//       loss from /health (sent vs pipeline.datagrams once it has settled).
+// A step passes when loss < 0.1 % and the datagrams were handled about as fast as they came
+// (delivered / time from the first send to the last one handled >= 80 % of the rate sent): a
+// queue that absorbs a step it cannot keep up with must not count as keeping up.
+// Then memory at 10x overload: `hoptrace serve` blasted at 10x its sustained rate for a bounded
+// count, VmRSS sampled every 100 ms, drops counted, health checked afterwards.
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCTools, type CTools } from './lib/c-tools.js';
+import { CORPUS } from './lib/corpus.js';
+import { loadNativeReceiver } from './lib/native.js';
+import { Child, sleep, vmRssKiB } from './lib/proc.js';
+import { fmt, ratio, si, table, type BenchOptions, type CaseReport } from './lib/report.js';
+
+const LOSS_LIMIT = 0.001;
+const KEEP_UP = 0.8;
+const RECEIVE_BUFFER = 4 * 1024 * 1024;
+const MAX_STEP_DATAGRAMS = 1_000_000;
+const RECEIVE_TARGET = 250_000;
+const WHOLE_PATH_TARGET = 100_000;
+
+interface Step {
+  target: number;
+  sent: number;
+  /** The rate the blaster achieved. */
+  offered: number;
+  received: number;
+  delivered: number;
+  droppedQueueFull: number;
+  kernelDrops: number;
+  loss: number;
+  /** delivered / (last handled - first sent). */
+  effective: number;
+  pass: boolean;
+}
+
+interface Series {
+  name: string;
+  peer: boolean;
+  steps: Step[];
+  /** Why the series was not measured. */
+  skipped?: string;
+  note?: string;
+}
+
+export async function runIngestBench(options: BenchOptions): Promise<CaseReport> {
+  const { log, quick } = options;
+  const tools = buildCTools();
+  try {
+    const fastRates = quick ? [100_000, 200_000, 300_000] : [50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000];
+    const fastSeconds = quick ? 2 : 3;
+    const series: Series[] = [];
+
+    const baseline: Series = { name: 'C recvmmsg baseline (udp-count)', peer: true, steps: [] };
+    series.push(baseline);
+    await stepRates(fastRates, fastSeconds, baseline, log, (rate, count) => baselineStep(tools, rate, count));
+
+    const native = await loadNativeReceiver();
+    const nativeSeries: Series = { name: 'receive stage, native recvmmsg receiver', peer: false, steps: [] };
+    series.push(nativeSeries);
+    if (native.ok) await receiveStageSeries(tools, 'native', fastRates, fastSeconds, nativeSeries, log);
+    else {
+      nativeSeries.skipped = `not measured: ${native.reason}`;
+      log(`ingest: native receiver skipped: ${native.reason}`);
+    }
+    const dgramSeries: Series = { name: 'receive stage, Node dgram receiver', peer: false, steps: [] };
+    series.push(dgramSeries);
+    await receiveStageSeries(tools, 'dgram', fastRates, fastSeconds, dgramSeries, log);
+
+    const servePath = join(options.tmp, 'serve-data');
+    mkdirSync(servePath, { recursive: true });
+    const serve = await startServe(servePath);
+    let overload: Overload | undefined;
+    const wholeSeries: Series = { name: `whole path, hoptrace serve (${serve.receiver} receiver)`, peer: false, steps: [] };
+    series.push(wholeSeries);
+    try {
+      const wholeRates = quick ? [5_000, 10_000, 20_000] : [5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000];
+      await stepRates(wholeRates, quick ? 5 : 8, wholeSeries, log, (rate, count) => serveStep(tools, serve, rate, count));
+      const sustained = best(wholeSeries.steps);
+      const base = sustained?.offered ?? Math.max(1000, ...wholeSeries.steps.map((s) => s.effective));
+      overload = await overloadServe(tools, serve, base, quick, log);
+    } finally {
+      await serve.stop();
+    }
+
+    return report(series, overload, serve.receiver);
+  } finally {
+    tools.remove();
+  }
+}
+
+type StepRunner = (rate: number, count: number) => Promise<Omit<Step, 'pass' | 'loss' | 'target'>>;
+
+/** Steps up through `rates`; stops after two failing steps in a row. */
+async function stepRates(rates: readonly number[], seconds: number, series: Series, log: (line: string) => void, run: StepRunner): Promise<void> {
+  let failuresInRow = 0;
+  for (const rate of rates) {
+    const count = Math.min(MAX_STEP_DATAGRAMS, Math.round(rate * seconds));
+    const measured = await run(rate, count);
+    const loss = measured.sent === 0 ? 1 : Math.max(0, 1 - measured.delivered / measured.sent);
+    const pass = loss < LOSS_LIMIT && measured.effective >= KEEP_UP * measured.offered;
+    const step: Step = { ...measured, target: rate, loss, pass };
+    series.steps.push(step);
+    log(`ingest: ${series.name}: ${si(rate)}/s asked, ${si(step.offered)}/s sent (${fmt(step.sent)}), delivered ${fmt(step.delivered)}, loss ${(loss * 100).toFixed(3)} % (queue-full ${fmt(step.droppedQueueFull)}, kernel ${fmt(step.kernelDrops)}), handled at ${si(step.effective)}/s: ${pass ? 'pass' : 'FAIL'}`);
+    failuresInRow = pass ? 0 : failuresInRow + 1;
+    if (failuresInRow >= 2) break;
+  }
+}
+
+interface BlastResult {
+  sent: number;
+  seconds: number;
+  rate: number;
+}
+
+async function blast(tools: CTools, port: number, count: number, rate: number): Promise<BlastResult> {
+  const child = new Child(tools.blast, [CORPUS, '127.0.0.1', String(port), String(count), String(rate)]);
+  const limitMs = (rate > 0 ? (count / rate) * 3000 : 60_000) + 30_000;
+  const code = await child.waitForExit(limitMs);
+  const line = child.lines.find((l) => l.startsWith('{'));
+  if (code !== 0 || line === undefined) throw new Error(`udp-blast exited ${code}: ${child.stderr.join(' ')}`);
+  return JSON.parse(line) as BlastResult;
+}
+
+async function baselineStep(tools: CTools, rate: number, count: number): Promise<Omit<Step, 'pass' | 'loss' | 'target'>> {
+  const port = await freeUdpPort();
+  const counter = new Child(tools.count, ['127.0.0.1', String(port), String(count), '1000', String(RECEIVE_BUFFER)]);
+  await counter.waitForLine((l) => l === 'ready', 10_000);
+  const t0 = performance.now();
+  const sent = await blast(tools, port, count, rate);
+  await counter.waitForExit(30_000);
+  const tDone = performance.now();
+  const line = counter.lines.find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`udp-count printed no result: ${counter.stderr.join(' ')}`);
+  const got = JSON.parse(line) as { received: number; seconds: number };
+  // udp-count waits 1 s of silence before it exits: that second is not handling time.
+  const handledS = Math.max(sent.seconds, (tDone - t0) / 1000 - 1);
+  return {
+    sent: sent.sent,
+    offered: sent.rate,
+    received: got.received,
+    delivered: got.received,
+    droppedQueueFull: 0,
+    kernelDrops: sent.sent - got.received,
+    effective: got.received / handledS,
+  };
+}
+
+interface StageStats {
+  received: number;
+  consumed: number;
+  droppedQueueFull: number;
+  kernelDrops: number | null;
+  queued: number;
+  cpuS: number;
+  rssKiB: number | null;
+}
+
+async function receiveStageSeries(tools: CTools, receiver: 'native' | 'dgram', rates: readonly number[], seconds: number, series: Series, log: (line: string) => void): Promise<void> {
+  const script = fileURLToPath(new URL('./receive-stage.js', import.meta.url));
+  const child = new Child(process.execPath, [script, '--receiver', receiver, '--receive-buffer', String(RECEIVE_BUFFER), '--max-seconds', '600']);
+  try {
+    const ready = JSON.parse((await child.waitForLine((l) => l.startsWith('{'), 20_000)).line) as { ready: boolean; port?: number; reason?: string };
+    if (!ready.ready || ready.port === undefined) {
+      series.skipped = `not measured: ${ready.reason ?? 'did not start'}`;
+      return;
+    }
+    const port = ready.port;
+    const stats = async (): Promise<StageStats> => {
+      const from = child.lines.length;
+      child.process.stdin?.write('stats\n');
+      return JSON.parse((await child.waitForLine((l) => l.startsWith('{"received"'), 10_000, from)).line) as StageStats;
+    };
+    await stepRates(rates, seconds, series, log, async (rate, count) => {
+      const before = await stats();
+      const t0 = performance.now();
+      const sent = await blast(tools, port, count, rate);
+      const { after, doneAt } = await settle(stats, (s) => [s.received, s.consumed], (s) => s.queued === 0, 100);
+      return {
+        sent: sent.sent,
+        offered: sent.rate,
+        received: after.received - before.received,
+        delivered: after.consumed - before.consumed,
+        droppedQueueFull: after.droppedQueueFull - before.droppedQueueFull,
+        kernelDrops: (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0),
+        effective: (after.consumed - before.consumed) / Math.max(sent.seconds, (doneAt - t0) / 1000),
+      };
+    });
+    const last = await stats();
+    series.note = `receive-stage process: ${last.cpuS.toFixed(1)} CPU-s over the series, VmRSS ${fmt((last.rssKiB ?? 0) / 1024)} MiB at the end`;
+  } finally {
+    child.process.stdin?.write('quit\n');
+    await child.waitForExit(10_000);
+  }
+}
+
+/**
+ * Polls until the counters stop moving and `idle` holds; returns the last reading and when the
+ * counters last changed (the moment the last datagram was handled, to the poll's resolution).
+ */
+async function settle<T>(read: () => Promise<T>, counters: (t: T) => number[], idle: (t: T) => boolean, pollMs: number, limitMs = 90_000): Promise<{ after: T; doneAt: number }> {
+  const deadline = performance.now() + limitMs;
+  let last = await read();
+  let doneAt = performance.now();
+  let stableSince = performance.now();
+  for (;;) {
+    await sleep(pollMs);
+    const now = await read();
+    const changed = counters(now).some((v, i) => v !== counters(last)[i]);
+    if (changed) {
+      doneAt = performance.now();
+      stableSince = doneAt;
+    }
+    last = now;
+    if (!changed && idle(now) && performance.now() - stableSince >= 3 * pollMs) return { after: now, doneAt };
+    if (performance.now() > deadline) return { after: now, doneAt };
+  }
+}
+
+interface Health {
+  status: string;
+  collector: { received: number; droppedQueueFull: number; kernelDrops: number | null };
+  bus: { queued: number };
+  pipeline: { datagrams: number; samples: number; quarantined: number } | null;
+}
+
+interface Serve {
+  child: Child;
+  httpPort: number;
+  udpPort: number;
+  receiver: string;
+  health(): Promise<Health>;
+  stop(): Promise<void>;
+}
+
+async function startServe(dataDir: string): Promise<Serve> {
+  const udpPort = await freeUdpPort();
+  const httpPort = await freeTcpPort();
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const child = new Child(process.execPath, [main, 'serve', '--listen', `127.0.0.1:${udpPort}`, '--http', `127.0.0.1:${httpPort}`, '--data', dataDir, '--log-level', 'info'], {
+    env: { ...process.env, HOPTRACE_LOG__FORMAT: 'json' },
+  });
+  const health = async (): Promise<Health> => {
+    const response = await fetch(`http://127.0.0.1:${httpPort}/health`, { signal: AbortSignal.timeout(10_000) });
+    return (await response.json()) as Health;
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exited) throw new Error(`hoptrace serve exited ${child.exitCode}: ${[...child.lines, ...child.stderr].slice(-5).join(' | ')}`);
+    try {
+      const h = await health();
+      if (h.status === 'ok') break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('hoptrace serve did not become healthy within 60 s');
+    await sleep(250);
+  }
+  const logText = [...child.lines, ...child.stderr].join('\n');
+  const receiver = /native UDP receiver unavailable/.test(logText) ? 'Node dgram' : 'native';
+  return {
+    child,
+    httpPort,
+    udpPort,
+    receiver,
+    health,
+    async stop(): Promise<void> {
+      child.kill('SIGTERM');
+      await child.waitForExit(60_000);
+    },
+  };
+}
+
+async function serveStep(tools: CTools, serve: Serve, rate: number, count: number): Promise<Omit<Step, 'pass' | 'loss' | 'target'>> {
+  const before = await serve.health();
+  const t0 = performance.now();
+  const sent = await blast(tools, serve.udpPort, count, rate);
+  const { after, doneAt } = await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
+  const delivered = (after.pipeline?.datagrams ?? 0) - (before.pipeline?.datagrams ?? 0);
+  return {
+    sent: sent.sent,
+    offered: sent.rate,
+    received: after.collector.received - before.collector.received,
+    delivered,
+    droppedQueueFull: after.collector.droppedQueueFull - before.collector.droppedQueueFull,
+    kernelDrops: (after.collector.kernelDrops ?? 0) - (before.collector.kernelDrops ?? 0),
+    effective: delivered / Math.max(sent.seconds, (doneAt - t0) / 1000),
+  };
+}
+
+interface Overload {
+  base: number;
+  asked: number;
+  sent: number;
+  offered: number;
+  delivered: number;
+  droppedQueueFull: number;
+  kernelDrops: number;
+  rssBeforeMiB: number;
+  rssPeakMiB: number;
+  rssAfterMiB: number;
+  healthAfter: string;
+  recheck: { sent: number; delivered: number };
+  alive: boolean;
+}
+
+async function overloadServe(tools: CTools, serve: Serve, base: number, quick: boolean, log: (line: string) => void): Promise<Overload> {
+  const asked = Math.round(base * 10);
+  // Above what udp-blast reaches when paced, ask it for its maximum (rate 0).
+  const rate = asked > 400_000 ? 0 : asked;
+  const count = Math.min(quick ? 500_000 : 1_500_000, Math.max(200_000, Math.round(asked * 10)));
+  const pid = serve.child.pid;
+  const before = await serve.health();
+  const rssBefore = vmRssKiB(pid) ?? 0;
+  let peak = rssBefore;
+  let sampling = true;
+  const sampler = (async (): Promise<void> => {
+    while (sampling) {
+      const rss = vmRssKiB(pid);
+      if (rss !== undefined && rss > peak) peak = rss;
+      await sleep(100);
+    }
+  })();
+  let sent: BlastResult;
+  let after: Health;
+  try {
+    sent = await blast(tools, serve.udpPort, count, rate);
+    ({ after } = await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250, 180_000));
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const rssAfter = vmRssKiB(pid) ?? 0;
+  // Still working? A small paced load must go through whole.
+  const recheckBefore = await serve.health();
+  const recheckSent = await blast(tools, serve.udpPort, 10_000, 5_000);
+  const { after: recheckAfter } = await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
+  const result: Overload = {
+    base,
+    asked,
+    sent: sent.sent,
+    offered: sent.rate,
+    delivered: (after.pipeline?.datagrams ?? 0) - (before.pipeline?.datagrams ?? 0),
+    droppedQueueFull: after.collector.droppedQueueFull - before.collector.droppedQueueFull,
+    kernelDrops: (after.collector.kernelDrops ?? 0) - (before.collector.kernelDrops ?? 0),
+    rssBeforeMiB: rssBefore / 1024,
+    rssPeakMiB: peak / 1024,
+    rssAfterMiB: rssAfter / 1024,
+    healthAfter: recheckAfter.status,
+    recheck: { sent: recheckSent.sent, delivered: (recheckAfter.pipeline?.datagrams ?? 0) - (recheckBefore.pipeline?.datagrams ?? 0) },
+    alive: !serve.child.exited,
+  };
+  log(`ingest: overload: ${si(result.offered)}/s sent (${fmt(result.sent)}; 10x ${si(base)}/s), delivered ${fmt(result.delivered)}, dropped queue-full ${fmt(result.droppedQueueFull)}, kernel ${fmt(result.kernelDrops)}; VmRSS ${result.rssBeforeMiB.toFixed(0)} -> peak ${result.rssPeakMiB.toFixed(0)} MiB, after ${result.rssAfterMiB.toFixed(0)} MiB; health ${result.healthAfter}, recheck ${fmt(result.recheck.delivered)}/${fmt(result.recheck.sent)}`);
+  return result;
+}
+
+function best(steps: readonly Step[]): Step | undefined {
+  let top: Step | undefined;
+  for (const s of steps) if (s.pass && (top === undefined || s.offered > top.offered)) top = s;
+  return top;
+}
+
+function report(series: readonly Series[], overload: Overload | undefined, serveReceiver: string): CaseReport {
+  const peer = series.find((s) => s.peer);
+  const peerBest = peer === undefined ? undefined : best(peer.steps);
+  const peerRate = peerBest?.offered ?? 0;
+  const lines: string[] = [];
+  for (const s of series) {
+    if (s.peer) continue;
+    const top = best(s.steps);
+    const target = s.name.startsWith('whole path') ? WHOLE_PATH_TARGET : RECEIVE_TARGET;
+    if (s.skipped !== undefined) {
+      lines.push(`ingest (${s.name}): ${s.skipped}`);
+      continue;
+    }
+    const rate = top?.offered ?? 0;
+    const limit = s.steps.length === 0 ? '' : maxTried(s) && top === s.steps[s.steps.length - 1] ? ' (highest step tried: the limit is above)' : '';
+    lines.push(`ingest (${s.name}): hoptrace ${fmt(rate)} datagrams/s with < 0.1 % loss${limit}, C recvmmsg ${fmt(peerRate)}, ratio ${ratio(rate, peerRate)} (target >= ${si(target)}/s: ${rate >= target ? 'met' : 'MISSED'})`);
+  }
+  if (overload !== undefined) {
+    lines.push(`ingest (overload, hoptrace serve): ${fmt(overload.offered)} datagrams/s for ${fmt(overload.sent)} datagrams: VmRSS peak ${overload.rssPeakMiB.toFixed(0)} MiB (${overload.rssBeforeMiB.toFixed(0)} before), dropped ${fmt(overload.droppedQueueFull)} queue-full + ${fmt(overload.kernelDrops)} kernel, health afterwards ${overload.healthAfter}, ${fmt(overload.recheck.delivered)}/${fmt(overload.recheck.sent)} of a paced recheck delivered`);
+  }
+
+  const summary = series.map((s) => {
+    const top = best(s.steps);
+    const target = s.peer ? '' : s.name.startsWith('whole path') ? `>= ${si(WHOLE_PATH_TARGET)}/s` : `>= ${si(RECEIVE_TARGET)}/s`;
+    if (s.skipped !== undefined) return [s.name, s.skipped, '', target, ''];
+    const rate = top?.offered ?? 0;
+    const verdict = s.peer ? 'peer' : rate >= (s.name.startsWith('whole path') ? WHOLE_PATH_TARGET : RECEIVE_TARGET) ? 'met' : '**missed**';
+    const drain = Math.max(0, ...s.steps.map((x) => x.effective));
+    return [s.name, fmt(rate), s.peer ? '' : ratio(rate, peerRate), target ? `${target}: ${verdict}` : verdict, fmt(drain)];
+  });
+  const stepRows = series.flatMap((s) => s.steps.map((x) => [
+    s.name,
+    fmt(x.target),
+    fmt(x.offered),
+    fmt(x.sent),
+    fmt(x.received),
+    fmt(x.delivered),
+    fmt(x.droppedQueueFull),
+    fmt(x.kernelDrops),
+    `${(x.loss * 100).toFixed(3)} %`,
+    fmt(x.effective),
+    x.pass ? 'pass' : 'fail',
+  ]));
+  const notes = series.filter((s) => s.note !== undefined).map((s) => `* ${s.name}: ${s.note ?? ''}`);
+  const markdown = [
+    '## ingest',
+    '',
+    `Load: \`udp-blast\` (sendmmsg, bench/c/udp-blast.c) replays the corpus's datagrams (mean 1,317 bytes) to 127.0.0.1 at a paced rate; it runs on the same 2 cores as the receiver. A step passes when loss < 0.1 % **and** the datagrams were handled at >= ${KEEP_UP * 100} % of the rate sent (delivered / time from the first send to the last datagram handled), so a queue that absorbs a step it cannot keep up with does not pass. Stepping stops after two failing steps in a row. Receive buffer ${fmt(RECEIVE_BUFFER)} bytes everywhere (net.core.rmem_max allows that much). "Delivered" is what reached the last stage: udp-count's count, the counting consumer, or \`pipeline.datagrams\` of \`/health\` for hoptrace serve.`,
+    '',
+    table(['series', 'highest rate passed (datagrams/s)', 'vs C recvmmsg', 'target', 'fastest handling seen (datagrams/s)'], summary),
+    '',
+    'Every step:',
+    '',
+    table(['series', 'asked/s', 'sent/s', 'sent', 'received', 'delivered', 'dropped queue-full', 'dropped kernel', 'loss', 'handled/s', ''], stepRows),
+    '',
+    ...(notes.length > 0 ? [...notes, ''] : []),
+  ];
+  if (overload !== undefined) {
+    markdown.push(
+      `### memory at 10x overload (hoptrace serve, ${serveReceiver} receiver)`,
+      '',
+      table(['', ''], [
+        ['sustained rate it was multiplied from', `${fmt(overload.base)} datagrams/s`],
+        ['sent', `${fmt(overload.sent)} datagrams at ${fmt(overload.offered)}/s (asked ${fmt(overload.asked)}/s${overload.asked > 400_000 ? ', so udp-blast ran unpaced' : ''})`],
+        ['delivered to the store', fmt(overload.delivered)],
+        ['dropped and counted', `${fmt(overload.droppedQueueFull)} queue full (collector.droppedQueueFull) + ${fmt(overload.kernelDrops)} socket buffer (collector.kernelDrops)`],
+        ['unaccounted (sent - delivered - dropped)', fmt(overload.sent - overload.delivered - overload.droppedQueueFull - overload.kernelDrops)],
+        ['VmRSS of the serve process', `${overload.rssBeforeMiB.toFixed(0)} MiB before, peak ${overload.rssPeakMiB.toFixed(0)} MiB (sampled every 100 ms), ${overload.rssAfterMiB.toFixed(0)} MiB after draining`],
+        ['afterwards', `/health status \`${overload.healthAfter}\`, process ${overload.alive ? 'running' : 'GONE'}; a paced recheck of ${fmt(overload.recheck.sent)} datagrams at 5,000/s: ${fmt(overload.recheck.delivered)} delivered`],
+      ]),
+      '',
+    );
+  }
+  return { name: 'ingest', lines, markdown: markdown.join('\n') };
+}
+
+function maxTried(s: Series): boolean {
+  const last = s.steps[s.steps.length - 1];
+  return last !== undefined && last.pass;
+}
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.once('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const port = socket.address().port;
+      socket.close(() => resolve(port));
+    });
+  });
+}
+
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
