@@ -13,7 +13,10 @@ import { kafkaUnavailable, startKafka, type KafkaService } from '../support/kafk
 import { needService } from '../support/services.js';
 
 const T0 = Date.UTC(2026, 0, 1);
-const SESSION_TIMEOUT_MS = 3000; // the mock holds a rebalance for session - 1 s after a member leaves
+// The mock holds a group's first join 3 s and checks sessions every 1 s: a session of 3 s could
+// expire while the member waits in JoinGroup (the mock then never answers it). After a member
+// leaves, it holds the rebalance for session - 1 s.
+const SESSION_TIMEOUT_MS = 6000;
 const PARTITIONS = 4;
 
 let kafka: KafkaService | undefined;
@@ -39,8 +42,14 @@ async function setup(ctx: TestContext): Promise<{ service: KafkaService; prefix:
     service,
     prefix,
     group: `group-${prefix}`,
-    options: (extra = {}) => ({ brokers: service.brokers, clientId: 'hoptrace-test', topicPrefix: prefix, capacity: 30_000, sessionTimeoutMs: SESSION_TIMEOUT_MS, ...extra }),
+    options: (extra = {}) => ({ brokers: service.brokers, clientId: 'hoptrace-test', topicPrefix: prefix, capacity: 30_000, sessionTimeoutMs: SESSION_TIMEOUT_MS, ...debugLogger(prefix), ...extra }),
   };
+}
+
+/** HOPTRACE_TEST_LOG=debug (or trace) writes the buses' logs, kafkajs' included, to stderr. */
+function debugLogger(prefix: string): { logger?: pino.Logger } {
+  const level = process.env['HOPTRACE_TEST_LOG'];
+  return level === undefined || level === '' ? {} : { logger: pino({ level, base: { test: prefix } }, pino.destination(2)) };
 }
 
 /** Envelope i of agent 198.51.100.<agent+1>; the payload starts with the agent's own sequence number. */
@@ -61,10 +70,10 @@ function read(message: BusMessage): { exporter: string; sequence: number } {
   return { exporter: raw.exporter, sequence };
 }
 
-async function until(what: string, condition: () => boolean, deadlineMs = 30_000): Promise<void> {
+async function until(what: string, condition: () => boolean, deadlineMs = 30_000, state: () => unknown = () => ''): Promise<void> {
   const end = performance.now() + deadlineMs;
   while (!condition()) {
-    if (performance.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
+    if (performance.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what} ${JSON.stringify(state())}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -119,7 +128,7 @@ describe('KafkaBus on a real broker', () => {
       largest = Math.max(largest, batch.length);
       got.add(batch);
     }, { group, maxBatch: 500, lingerMs: 50 });
-    await until('20 000 messages', () => got.count() >= agents * perAgent);
+    await until('20 000 messages', () => got.count() >= agents * perAgent, 30_000, () => ({ got: got.count(), depth: bus.depth(TOPICS.SFLOW_RAW) }));
     await consumer.stop();
     expect(got.count()).toBe(agents * perAgent);
     expect(largest).toBeLessThanOrEqual(500);
@@ -147,7 +156,7 @@ describe('KafkaBus on a real broker', () => {
       }
       got.add(batch);
     }, { group, maxBatch: 100, lingerMs: 20 });
-    await until('2000 messages', () => got.count() >= 2000);
+    await until('2000 messages', () => got.count() >= 2000, 30_000, () => ({ got: got.count(), calls: calls.length }));
     await consumer.stop();
     expect(calls.length).toBeGreaterThan(2);
     expect(calls[1]).toEqual(calls[0]); // the failed batch, again, whole
@@ -170,7 +179,7 @@ describe('KafkaBus on a real broker', () => {
     const reader = new KafkaBus(options());
     const got = collector();
     const consumer = reader.consume(TOPICS.SFLOW_RAW, async (batch) => got.add(batch), { group, maxBatch: 1000, lingerMs: 20 });
-    await until('5000 messages', () => got.count() >= 5000);
+    await until('5000 messages', () => got.count() >= 5000, 30_000, () => ({ got: got.count(), depth: reader.depth(TOPICS.SFLOW_RAW) }));
     await consumer.stop();
     expect(got.count()).toBe(5000);
     for (let agent = 0; agent < 3; agent++) expect(got.seen.get(`198.51.100.${agent + 1}`)).toEqual(range(Math.ceil((5000 - agent) / 3)));
@@ -208,7 +217,7 @@ describe('KafkaBus on a real broker', () => {
       secondCalls += batch.length;
       await handle(second)(batch);
     }, { group, maxBatch: 50, lingerMs: 20 });
-    await until('the rest', () => first.size + second.size >= total);
+    await until('the rest', () => first.size + second.size >= total, 30_000, () => ({ first: first.size, second: second.size }));
     await c2.stop();
     expect([...second].filter((id) => first.has(id))).toEqual([]); // no committed batch counted twice
     expect(first.size + second.size).toBe(total);

@@ -9,7 +9,9 @@
 // Heartbeat v3, LeaveGroup v1, OffsetCommit v5, OffsetFetch v4. Not there: CreateTopics (topics go
 // through the launcher), DescribeGroups and the rest of the admin API; the idempotent producer
 // fails because the mock's metadata names controller 0, which is no broker. It keeps at most
-// 5 MiB per partition (older message sets are dropped), and a group's first join waits 3 s.
+// 5 MiB per partition (older message sets are dropped), and a group's first join waits 3 s while
+// sessions are checked every second: use a session timeout well above 4 s (6 s), or a member can
+// expire inside its JoinGroup, which the mock then never answers.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -52,7 +54,7 @@ export function buildMockBroker(): { binary: string } | { reason: string } {
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
   const binary = join(CACHE_DIR, `mock-broker-${hash}`);
   if (existsSync(binary)) return { binary };
-  const cc = spawnSync('sh', ['-c', 'command -v cc || command -v gcc'], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '';
+  const cc = (spawnSync('/bin/sh', ['-c', 'command -v cc || command -v gcc'], { encoding: 'utf8' }).stdout ?? '').trim().split('\n')[0] ?? '';
   if (cc === '') return { reason: `no C compiler to build the librdkafka mock broker: ${INSTALL_HINT}` };
   if (!existsSync('/usr/include/librdkafka/rdkafka_mock.h')) return { reason: `librdkafka's mock cluster header is missing (/usr/include/librdkafka/rdkafka_mock.h): ${INSTALL_HINT}` };
   mkdirSync(CACHE_DIR, { recursive: true });
@@ -70,7 +72,13 @@ export function buildMockBroker(): { binary: string } | { reason: string } {
 export function kafkaUnavailable(): string | undefined {
   if (envBrokers().length > 0 || dockerAnswers()) return undefined;
   const built = buildMockBroker();
-  return 'reason' in built ? built.reason : undefined;
+  if ('reason' in built) return built.reason;
+  // A cached binary outlives a removed librdkafka1: start it once with no commands.
+  const run = spawnSync(built.binary, [], { input: '', encoding: 'utf8', timeout: START_TIMEOUT_MS });
+  if (run.status !== 0 || !run.stdout.startsWith('bootstrap ')) {
+    return `the librdkafka mock broker (${built.binary}) does not start: ${(run.stderr || String(run.error)).trim().split('\n')[0]}; ${INSTALL_HINT}`;
+  }
+  return undefined;
 }
 
 export async function startKafka(): Promise<KafkaService> {
