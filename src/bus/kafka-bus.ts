@@ -27,6 +27,8 @@ import { TOPICS, type BatchHandler, type Bus, type BusMessage, type ConsumeOptio
 export const DEFAULT_TOPIC_PREFIX = 'hoptrace.';
 /** Same table as MemoryBus: a failed send or handler is tried again after these delays. */
 export const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000] as const;
+/** A send that keeps failing is reported again every this many attempts (about a minute at the last back-off step). */
+const STILL_FAILING_EVERY = 12;
 /** Kafka's legal topic names (kafka.common.internals.Topic). */
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 /** Broker refusals that concern the messages themselves: retrying the same batch cannot help. */
@@ -425,6 +427,7 @@ export class KafkaBus implements Bus {
             continue;
           }
           if (failures === 0) this.#log?.warn({ topic: buffer.name, err: error, buffered: buffer.size }, 'kafka send failed, retrying with back-off');
+          else if (failures % STILL_FAILING_EVERY === 0) this.#log?.error({ topic: buffer.name, err: error, buffered: buffer.size, failures }, 'kafka send still failing');
           await sleep(backoffMs(failures++), signal);
           continue;
         }
