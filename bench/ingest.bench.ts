@@ -5,9 +5,10 @@
 //       (bench/receive-stage.ts), with the native recvmmsg receiver and with Node dgram;
 //   (c) the whole embedded path, `hoptrace serve`: receive, publish, decode, rows, chDB insert;
 //       loss from /health (sent vs pipeline.datagrams once it has settled).
-// A step passes when loss < 0.1 % and the datagrams were handled about as fast as they came
-// (delivered / time from the first send to the last one handled >= 80 % of the rate sent): a
-// queue that absorbs a step it cannot keep up with must not count as keeping up.
+// A step passes when loss < 0.1 % and, when the sender stops, no more than two batches of the
+// consumer (2 x 8,334 datagrams, the decode stage's batch) are still queued: a queue that absorbs
+// a step it cannot keep up with must not count as keeping up. A failing step is tried once more
+// (the machine is shared); both tries are reported. Each receiver is warmed up before stepping.
 // Then memory at 10x overload: `hoptrace serve` blasted at 10x its sustained rate for a bounded
 // count, VmRSS sampled every 100 ms, drops counted, health checked afterwards.
 import { mkdirSync } from 'node:fs';
@@ -22,7 +23,10 @@ import { Child, sleep, vmRssKiB } from './lib/proc.js';
 import { fmt, ratio, si, table, type BenchOptions, type CaseReport } from './lib/report.js';
 
 const LOSS_LIMIT = 0.001;
-const KEEP_UP = 0.8;
+/** The decode stage's batch (pipeline.batchRows 50,000 / 6 samples per datagram). */
+const STAGE_BATCH = 8334;
+/** Queued at the end of a step, at most: one batch in the handler, one filling. */
+const BACKLOG_LIMIT = 2 * STAGE_BATCH;
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 const MAX_STEP_DATAGRAMS = 1_000_000;
 const RECEIVE_TARGET = 250_000;
@@ -38,9 +42,15 @@ interface Step {
   droppedQueueFull: number;
   kernelDrops: number;
   loss: number;
-  /** delivered / (last handled - first sent). */
-  effective: number;
+  /** Still queued when the sender stopped. */
+  queuedAtEnd: number;
+  /** Delivered while the sender ran, per second of sending. */
+  handledWhileSending: number;
+  /** Delivered per second after the sender stopped, while a backlog drained (0: none). */
+  drainRate: number;
   pass: boolean;
+  /** 2 when this is the second try of a rate. */
+  attempt: number;
 }
 
 interface Series {
@@ -83,10 +93,12 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
     const wholeSeries: Series = { name: `whole path, hoptrace serve (${serve.receiver} receiver)`, peer: false, steps: [] };
     series.push(wholeSeries);
     try {
+      await blast(tools, serve.udpPort, 20_000, 5_000); // warm-up, not counted
+      await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
       const wholeRates = quick ? [5_000, 10_000, 20_000] : [5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000];
       await stepRates(wholeRates, quick ? 5 : 8, wholeSeries, log, (rate, count) => serveStep(tools, serve, rate, count));
       const sustained = best(wholeSeries.steps);
-      const base = sustained?.offered ?? Math.max(1000, ...wholeSeries.steps.map((s) => s.effective));
+      const base = sustained?.offered ?? Math.max(1000, ...wholeSeries.steps.map((s) => s.handledWhileSending));
       overload = await overloadServe(tools, serve, base, quick, log);
     } finally {
       await serve.stop();
@@ -98,19 +110,23 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
   }
 }
 
-type StepRunner = (rate: number, count: number) => Promise<Omit<Step, 'pass' | 'loss' | 'target'>>;
+type Measured = Omit<Step, 'pass' | 'loss' | 'target' | 'attempt'>;
+type StepRunner = (rate: number, count: number) => Promise<Measured>;
 
-/** Steps up through `rates`; stops after two failing steps in a row. */
+/** Steps up through `rates` (a failing rate is tried twice); stops after two failing rates in a row. */
 async function stepRates(rates: readonly number[], seconds: number, series: Series, log: (line: string) => void, run: StepRunner): Promise<void> {
   let failuresInRow = 0;
   for (const rate of rates) {
     const count = Math.min(MAX_STEP_DATAGRAMS, Math.round(rate * seconds));
-    const measured = await run(rate, count);
-    const loss = measured.sent === 0 ? 1 : Math.max(0, 1 - measured.delivered / measured.sent);
-    const pass = loss < LOSS_LIMIT && measured.effective >= KEEP_UP * measured.offered;
-    const step: Step = { ...measured, target: rate, loss, pass };
-    series.steps.push(step);
-    log(`ingest: ${series.name}: ${si(rate)}/s asked, ${si(step.offered)}/s sent (${fmt(step.sent)}), delivered ${fmt(step.delivered)}, loss ${(loss * 100).toFixed(3)} % (queue-full ${fmt(step.droppedQueueFull)}, kernel ${fmt(step.kernelDrops)}), handled at ${si(step.effective)}/s: ${pass ? 'pass' : 'FAIL'}`);
+    let pass = false;
+    for (let attempt = 1; attempt <= 2 && !pass; attempt++) {
+      const measured = await run(rate, count);
+      const loss = measured.sent === 0 ? 1 : Math.max(0, 1 - measured.delivered / measured.sent);
+      pass = loss < LOSS_LIMIT && measured.queuedAtEnd <= BACKLOG_LIMIT;
+      const step: Step = { ...measured, target: rate, loss, pass, attempt };
+      series.steps.push(step);
+      log(`ingest: ${series.name}: ${si(rate)}/s asked${attempt > 1 ? ' (2nd try)' : ''}, ${si(step.offered)}/s sent (${fmt(step.sent)}), delivered ${fmt(step.delivered)}, loss ${(loss * 100).toFixed(3)} % (queue-full ${fmt(step.droppedQueueFull)}, kernel ${fmt(step.kernelDrops)}), queued at end ${fmt(step.queuedAtEnd)}, handled ${si(step.handledWhileSending)}/s while sending${step.drainRate > 0 ? `, drained at ${si(step.drainRate)}/s` : ''}: ${pass ? 'pass' : 'FAIL'}`);
+    }
     failuresInRow = pass ? 0 : failuresInRow + 1;
     if (failuresInRow >= 2) break;
   }
@@ -131,19 +147,15 @@ async function blast(tools: CTools, port: number, count: number, rate: number): 
   return JSON.parse(line) as BlastResult;
 }
 
-async function baselineStep(tools: CTools, rate: number, count: number): Promise<Omit<Step, 'pass' | 'loss' | 'target'>> {
+async function baselineStep(tools: CTools, rate: number, count: number): Promise<Measured> {
   const port = await freeUdpPort();
   const counter = new Child(tools.count, ['127.0.0.1', String(port), String(count), '1000', String(RECEIVE_BUFFER)]);
   await counter.waitForLine((l) => l === 'ready', 10_000);
-  const t0 = performance.now();
   const sent = await blast(tools, port, count, rate);
   await counter.waitForExit(30_000);
-  const tDone = performance.now();
   const line = counter.lines.find((l) => l.startsWith('{'));
   if (line === undefined) throw new Error(`udp-count printed no result: ${counter.stderr.join(' ')}`);
   const got = JSON.parse(line) as { received: number; seconds: number };
-  // udp-count waits 1 s of silence before it exits: that second is not handling time.
-  const handledS = Math.max(sent.seconds, (tDone - t0) / 1000 - 1);
   return {
     sent: sent.sent,
     offered: sent.rate,
@@ -151,7 +163,9 @@ async function baselineStep(tools: CTools, rate: number, count: number): Promise
     delivered: got.received,
     droppedQueueFull: 0,
     kernelDrops: sent.sent - got.received,
-    effective: got.received / handledS,
+    queuedAtEnd: 0,
+    handledWhileSending: got.received / Math.max(sent.seconds, got.seconds),
+    drainRate: 0,
   };
 }
 
@@ -180,10 +194,14 @@ async function receiveStageSeries(tools: CTools, receiver: 'native' | 'dgram', r
       child.process.stdin?.write('stats\n');
       return JSON.parse((await child.waitForLine((l) => l.startsWith('{"received"'), 10_000, from)).line) as StageStats;
     };
+    // Warm-up (not counted): the JIT, the bus's ring and the first batches.
+    await blast(tools, port, 50_000, 25_000);
+    await settle(stats, (s) => [s.received, s.consumed], (s) => s.queued === 0, 100);
     await stepRates(rates, seconds, series, log, async (rate, count) => {
       const before = await stats();
-      const t0 = performance.now();
       const sent = await blast(tools, port, count, rate);
+      const atEnd = await stats();
+      const endedAt = performance.now();
       const { after, doneAt } = await settle(stats, (s) => [s.received, s.consumed], (s) => s.queued === 0, 100);
       return {
         sent: sent.sent,
@@ -192,7 +210,9 @@ async function receiveStageSeries(tools: CTools, receiver: 'native' | 'dgram', r
         delivered: after.consumed - before.consumed,
         droppedQueueFull: after.droppedQueueFull - before.droppedQueueFull,
         kernelDrops: (after.kernelDrops ?? 0) - (before.kernelDrops ?? 0),
-        effective: (after.consumed - before.consumed) / Math.max(sent.seconds, (doneAt - t0) / 1000),
+        queuedAtEnd: atEnd.queued,
+        handledWhileSending: (atEnd.consumed - before.consumed) / sent.seconds,
+        drainRate: drainRate(after.consumed - atEnd.consumed, atEnd.queued, doneAt - endedAt),
       };
     });
     const last = await stats();
@@ -280,12 +300,14 @@ async function startServe(dataDir: string): Promise<Serve> {
   };
 }
 
-async function serveStep(tools: CTools, serve: Serve, rate: number, count: number): Promise<Omit<Step, 'pass' | 'loss' | 'target'>> {
+async function serveStep(tools: CTools, serve: Serve, rate: number, count: number): Promise<Measured> {
   const before = await serve.health();
-  const t0 = performance.now();
   const sent = await blast(tools, serve.udpPort, count, rate);
+  const atEnd = await serve.health();
+  const endedAt = performance.now();
   const { after, doneAt } = await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
   const delivered = (after.pipeline?.datagrams ?? 0) - (before.pipeline?.datagrams ?? 0);
+  const deliveredAtEnd = (atEnd.pipeline?.datagrams ?? 0) - (before.pipeline?.datagrams ?? 0);
   return {
     sent: sent.sent,
     offered: sent.rate,
@@ -293,8 +315,16 @@ async function serveStep(tools: CTools, serve: Serve, rate: number, count: numbe
     delivered,
     droppedQueueFull: after.collector.droppedQueueFull - before.collector.droppedQueueFull,
     kernelDrops: (after.collector.kernelDrops ?? 0) - (before.collector.kernelDrops ?? 0),
-    effective: delivered / Math.max(sent.seconds, (doneAt - t0) / 1000),
+    queuedAtEnd: atEnd.bus.queued,
+    handledWhileSending: deliveredAtEnd / sent.seconds,
+    drainRate: drainRate(delivered - deliveredAtEnd, atEnd.bus.queued, doneAt - endedAt),
   };
+}
+
+/** The rate a backlog was worked off at, once the sender stopped; 0 when there was no real backlog. */
+function drainRate(handledAfter: number, queuedAtEnd: number, ms: number): number {
+  if (queuedAtEnd <= BACKLOG_LIMIT || ms <= 0) return 0;
+  return handledAfter / (ms / 1000);
 }
 
 interface Overload {
@@ -396,12 +426,12 @@ function report(series: readonly Series[], overload: Overload | undefined, serve
     if (s.skipped !== undefined) return [s.name, s.skipped, '', target, ''];
     const rate = top?.offered ?? 0;
     const verdict = s.peer ? 'peer' : rate >= (s.name.startsWith('whole path') ? WHOLE_PATH_TARGET : RECEIVE_TARGET) ? 'met' : '**missed**';
-    const drain = Math.max(0, ...s.steps.map((x) => x.effective));
-    return [s.name, fmt(rate), s.peer ? '' : ratio(rate, peerRate), target ? `${target}: ${verdict}` : verdict, fmt(drain)];
+    const drain = Math.max(0, ...s.steps.map((x) => x.drainRate));
+    return [s.name, fmt(rate), s.peer ? '' : ratio(rate, peerRate), target ? `${target}: ${verdict}` : verdict, drain > 0 ? fmt(drain) : ''];
   });
   const stepRows = series.flatMap((s) => s.steps.map((x) => [
     s.name,
-    fmt(x.target),
+    `${fmt(x.target)}${x.attempt > 1 ? ' (2nd try)' : ''}`,
     fmt(x.offered),
     fmt(x.sent),
     fmt(x.received),
@@ -409,20 +439,24 @@ function report(series: readonly Series[], overload: Overload | undefined, serve
     fmt(x.droppedQueueFull),
     fmt(x.kernelDrops),
     `${(x.loss * 100).toFixed(3)} %`,
-    fmt(x.effective),
+    fmt(x.queuedAtEnd),
+    fmt(x.handledWhileSending),
+    x.drainRate > 0 ? fmt(x.drainRate) : '',
     x.pass ? 'pass' : 'fail',
   ]));
   const notes = series.filter((s) => s.note !== undefined).map((s) => `* ${s.name}: ${s.note ?? ''}`);
   const markdown = [
     '## ingest',
     '',
-    `Load: \`udp-blast\` (sendmmsg, bench/c/udp-blast.c) replays the corpus's datagrams (mean 1,317 bytes) to 127.0.0.1 at a paced rate; it runs on the same 2 cores as the receiver. A step passes when loss < 0.1 % **and** the datagrams were handled at >= ${KEEP_UP * 100} % of the rate sent (delivered / time from the first send to the last datagram handled), so a queue that absorbs a step it cannot keep up with does not pass. Stepping stops after two failing steps in a row. Receive buffer ${fmt(RECEIVE_BUFFER)} bytes everywhere (net.core.rmem_max allows that much). "Delivered" is what reached the last stage: udp-count's count, the counting consumer, or \`pipeline.datagrams\` of \`/health\` for hoptrace serve.`,
+    `Load: \`udp-blast\` (sendmmsg, bench/c/udp-blast.c) replays the corpus's datagrams (mean 1,317 bytes) to 127.0.0.1 at a paced rate; it runs on the same 2 cores as the receiver. A step passes when loss < 0.1 % **and** at most ${fmt(BACKLOG_LIMIT)} datagrams (two batches of the decode stage) were still queued when the sender stopped, so a queue that absorbs a step it cannot keep up with does not pass. A failing rate is tried a second time (the machine is shared; both tries are listed), and stepping stops after two failing rates in a row. Each receiver gets a warm-up load first (not counted). Receive buffer ${fmt(RECEIVE_BUFFER)} bytes everywhere (net.core.rmem_max allows that much). "Delivered" is what reached the last stage: udp-count's count, the counting consumer, or \`pipeline.datagrams\` of \`/health\` for hoptrace serve.`,
     '',
-    table(['series', 'highest rate passed (datagrams/s)', 'vs C recvmmsg', 'target', 'fastest handling seen (datagrams/s)'], summary),
+    table(['series', 'highest rate passed (datagrams/s)', 'vs C recvmmsg', 'target', 'backlog drained at (datagrams/s)'], summary),
+    '',
+    '"Backlog drained at": after a step the receiver could not keep up with, how fast the queued datagrams were worked off with no sender running: the capacity of the stages behind the queue.',
     '',
     'Every step:',
     '',
-    table(['series', 'asked/s', 'sent/s', 'sent', 'received', 'delivered', 'dropped queue-full', 'dropped kernel', 'loss', 'handled/s', ''], stepRows),
+    table(['series', 'asked/s', 'sent/s', 'sent', 'received', 'delivered', 'dropped queue-full', 'dropped kernel', 'loss', 'queued at end', 'delivered/s while sending', 'drained/s', ''], stepRows),
     '',
     ...(notes.length > 0 ? [...notes, ''] : []),
   ];
