@@ -4,8 +4,8 @@
 // Rows: the Open vSwitch corpus decoded by hoptrace and turned into RowBinary batches of ~100 k
 // flow rows (SflowRowBatch, as the decode stage builds them), looped to >= 10 M flow samples. Each
 // loop rewrites the datagram header in place so no two rows are the same sample: agent address
-// (16 agents, TEST-NET 198.51.100.1-16), datagram sequence number, and receive times spread
-// evenly over one hour. Counter and discard rows of the same datagrams go in too (the discard
+// (16 agents in turn, TEST-NET 198.51.100.1-16), datagram sequence number, and receive times
+// spread evenly over one hour. Counter and discard rows of the same datagrams go in too (the discard
 // query needs them); raw datagrams do not (keepRawDatagrams off: this is the sample tables' rate).
 //
 // Reference line (the peer): ClickHouse writing the same rows into a table of the same structure
@@ -59,6 +59,7 @@ export async function runStoreBench(options: BenchOptions): Promise<CaseReport> 
   try {
     await store.migrate();
     const batch = new SflowRowBatch({ keepRawDatagrams: false });
+    const agents = Array.from({ length: AGENTS }, (_, i) => `198.51.100.${i + 1}`);
     let flowRows = 0;
     let otherRows = 0;
     let insertS = 0;
@@ -85,12 +86,13 @@ export async function runStoreBench(options: BenchOptions): Promise<CaseReport> 
       batch.reset();
     };
     for (let loop = 0; loop < loops && flowRows + batch.flowRows < targetRows; loop++) {
-      const agent = `198.51.100.${(loop % AGENTS) + 1}`;
       for (let i = 0; i < payloads.length; i++) {
         const payload = payloads[i] as Uint8Array;
+        const index = loop * payloads.length + i;
+        const agent = agents[index % AGENTS] as string;
         const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
-        view.setUint32(AGENT_OFFSET, TEST_NET_2 + (loop % AGENTS) + 1);
-        view.setUint32(SEQUENCE_OFFSET, loop * payloads.length + i + 1);
+        view.setUint32(AGENT_OFFSET, TEST_NET_2 + (index % AGENTS) + 1);
+        view.setUint32(SEQUENCE_OFFSET, index + 1);
         let decoded: Datagram | DecodeError;
         try {
           decoded = decodeDatagram(payload);
@@ -98,7 +100,7 @@ export async function runStoreBench(options: BenchOptions): Promise<CaseReport> 
           if (!(error instanceof DecodeError)) throw error;
           decoded = error;
         }
-        const receivedAt = HOUR_START + (loop * payloads.length + i) * spacingMs;
+        const receivedAt = HOUR_START + index * spacingMs;
         batch.add(decoded, { receivedAt, exporter: agent, exporterPort: 6343, raw: payload });
         if (batch.flowRows >= BATCH_FLOW_ROWS) {
           await flush();
@@ -160,7 +162,7 @@ export async function runStoreBench(options: BenchOptions): Promise<CaseReport> 
     const markdown = [
       '## store',
       '',
-      `${fmt(flowRows)} flow rows (${fmt(otherRows)} counter and discard rows beside them) from the corpus looped ${loops} times, each loop rewritten to another agent (16, 198.51.100.1-16) and other sequence numbers, receive times spread over one hour (${formatDateTime64(HOUR_START)} + 1 h). Batches of ${fmt(BATCH_FLOW_ROWS)} flow rows built by \`SflowRowBatch\` and written with \`ChdbStore.insert\` (RowBinary file + \`INSERT ... SELECT FROM file()\`, \`optimize_on_insert = 0\`, the \`flow_samples_1m\` rollup view fires on each insert). Stored and checked: \`count()\` = ${fmt(storedRows)}, \`uniqExact(row_id)\` = ${fmt(distinctIds)}.`,
+      `${fmt(flowRows)} flow rows (${fmt(otherRows)} counter and discard rows beside them) from the corpus looped ${loops} times, datagrams rewritten in turn to 16 agents (198.51.100.1-16) with distinct sequence numbers, receive times spread over one hour (${formatDateTime64(HOUR_START)} + 1 h). Batches of ${fmt(BATCH_FLOW_ROWS)} flow rows built by \`SflowRowBatch\` and written with \`ChdbStore.insert\` (RowBinary file + \`INSERT ... SELECT FROM file()\`, \`optimize_on_insert = 0\`, the \`flow_samples_1m\` rollup view fires on each insert). Stored and checked: \`count()\` = ${fmt(storedRows)}, \`uniqExact(row_id)\` = ${fmt(distinctIds)}.`,
       '',
       table(['what', 'flow rows/s', 'detail', 'hoptrace vs'], [
         ['hoptrace: `ChdbStore.insert` of RowBinary batches (insert calls only)', fmt(insertRate), `${insertS.toFixed(1)} s wall, ${insertCpuS.toFixed(1)} CPU-s in this process (chDB's threads included)`, ''],
