@@ -1,8 +1,8 @@
 // udp_rx: the native sFlow receive loop. A thread of its own drains one UDP socket with recvmmsg
 // and packs the datagrams, already in the envelope layout of src/collector/envelope.ts, into batch
-// buffers that it hands to JavaScript through a threadsafe function in non-blocking mode. When
-// JavaScript is behind (the threadsafe function's queue is full) the batch is dropped and counted:
-// the receive thread never waits on the downstream, so the socket is drained at C speed.
+// buffers that it hands to JavaScript through a threadsafe function in non-blocking mode. It never
+// waits on JavaScript: when the handoff queue is full the batch is dropped and counted, and when
+// every batch buffer is still in JavaScript's hands the datagram is read and dropped and counted.
 //
 // Batch layout (one Buffer per batch), for each datagram:
 //   u32 little-endian  envelope length (28 + payload length)
@@ -13,13 +13,21 @@
 //   u8[16] exporter address (IPv4 in the first 4 bytes, IPv4-mapped IPv6 as received on a v6 socket)
 //   payload (the UDP payload, unchanged)
 //
-// JS API (see src/collector/native-receiver.ts):
-//   open(options, onBatch(buffer, count), onClosed()) -> handle
-//   info(handle)  -> { address, port, family, receiveBuffer, receiveBufferForced }
+// JS API (wrapped by src/collector/native-receiver.ts):
+//   open({ host, port, rcvbuf, batchDatagrams, batchMs, batchBytes, maxPendingBatches,
+//          bufferPoolBytes, kernelTimestamps, threadNice, copy }, onBatch(buffer, count), onClosed())
+//                 -> handle; throws an Error with code/errno/syscall (EADDRINUSE, EACCES...)
+//   info(handle)  -> { address, family, port, receiveBuffer, receiveBufferForced, kernelTimestamps,
+//                      threadNice }
 //   stats(handle) -> { received, bytes, batches, droppedBatches, droppedDatagrams, droppedBytes,
-//                      truncated, receiveErrors, lastErrno }
-//   close(handle) -> undefined; stops and joins the thread; onClosed runs once every batch already
-//                    queued has been delivered.
+//                      droppedNoBuffer, truncated, receiveErrors, allocations, lastErrno, threadCpuMs }
+//   close(handle) -> stops and joins the thread, closes the socket; onClosed() runs once every
+//                    batch already queued has reached onBatch.
+//
+// Memory: a batch at least half full reaches JS as an external Buffer over the batch buffer itself
+// (no copy); the buffer returns to the pool when the GC collects that Buffer (every envelope sliced
+// from it). Sparser batches are copied to an exact-size Buffer and their buffer reused at once.
+// `copy: true` copies every batch (measured slower: the JS thread then faults in fresh memory).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,8 +53,14 @@
 #define PREFIX 4                          // u32 length in front of each envelope
 #define ENVELOPE_VERSION 1
 #define MIN_BATCH_BYTES (PREFIX + ENVELOPE_HEADER + SLOT_BYTES)
+#define PREFILL 16                        // batch buffers mapped by open()
+#define NICE_UNCHANGED 100
+
+typedef struct rx rx_t;
 
 typedef struct batch {
+  rx_t *owner;                            // its pool
+  size_t mapped;                          // bytes of the mapping, this header included
   size_t used;
   size_t capacity;
   uint32_t count;
@@ -52,7 +68,7 @@ typedef struct batch {
   uint8_t data[];
 } batch_t;
 
-typedef struct rx {
+struct rx {
   int fd;
   int stop_fd;                            // eventfd: wakes the thread's poll() on close
   int family;                             // AF_INET or AF_INET6
@@ -65,15 +81,32 @@ typedef struct rx {
   napi_env env;
   napi_threadsafe_function tsfn;
   napi_ref on_closed;
-  int copy;                               // hand batches over as copies (else external buffers)
+  int copy;                               // always hand batches over as copies (else only sparse ones)
   int kernel_timestamps;
   uint32_t batch_datagrams;
   uint32_t batch_ms;
   size_t batch_bytes;
+  int nice;                               // wanted niceness of the receive thread (NICE_UNCHANGED: leave it)
+  int nice_set;                           // 1 set, -errno failed, 0 not tried (written by the thread)
+  double thread_cpu_ms;                   // the thread's CPU time when it ended
+  // Batch buffers. The receive thread only takes them from the pool: it never allocates, since an
+  // mmap or a page fault can wait milliseconds on the address-space lock (V8's GC holds it), time in
+  // which the socket overflows. The JS thread allocates them (populated in one call) to keep
+  // spare_target spare, up to max_buffers in all; they come back when JS copied them or the GC
+  // collected their Buffer, and are unmapped only when the receiver and every Buffer are gone.
+  pthread_mutex_t pool_lock;
+  batch_t **pool;                         // capacity max_buffers: every buffer fits back in
+  uint32_t pool_size;
+  uint32_t buffers;                       // allocated in all
+  uint32_t max_buffers;
+  uint32_t spare_target;                  // spare buffers the JS thread keeps: enough to fill the handoff queue
+  int refill_requested;                   // the thread asked the JS thread for buffers
   int receive_buffer;                     // granted, as getsockopt reports it (twice the payload room)
   int receive_buffer_forced;
   // Counters: written by the receive thread, read by stats() on the main thread.
   uint64_t received, bytes, batches, dropped_batches, dropped_datagrams, dropped_bytes, truncated, receive_errors;
+  uint64_t allocations;                   // batch buffers mapped
+  uint64_t dropped_no_buffer;             // datagrams dropped because every buffer was in use
   int last_errno;
   // recvmmsg state (receive thread only).
   uint8_t *slots;
@@ -81,7 +114,7 @@ typedef struct rx {
   struct iovec iov[SLOTS];
   struct sockaddr_in6 names[SLOTS];
   union { char buf[CMSG_SPACE(sizeof(struct timespec))]; struct cmsghdr align; } control[SLOTS];
-} rx_t;
+};
 
 #define STAT_ADD(field, n) __atomic_fetch_add(&rx->field, (n), __ATOMIC_RELAXED)
 #define STAT_GET(field) __atomic_load_n(&rx->field, __ATOMIC_RELAXED)
@@ -142,14 +175,65 @@ static void put_u32_le(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 
-static batch_t *batch_new(size_t capacity) {
-  batch_t *b = malloc(sizeof(batch_t) + capacity);
-  if (b == NULL) return NULL;
+// A buffer for a batch, mapped and populated at once: faulting it in page by page costs far more,
+// most of all under virtualization (about 10 us a fault measured here, 80 faults a batch).
+static batch_t *buffer_map(rx_t *rx) {
+  size_t mapped = (sizeof(batch_t) + rx->batch_bytes + 4095) & ~(size_t)4095;
+  void *p = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  batch_t *b = p;
+  b->owner = rx;
+  b->mapped = mapped;
+  STAT_ADD(allocations, 1);
+  return b;
+}
+
+// JS thread (and open): tops the pool up to `target` spare buffers, within max_buffers.
+static void pool_refill(rx_t *rx, uint32_t target) {
+  for (;;) {
+    pthread_mutex_lock(&rx->pool_lock);
+    int more = rx->pool_size < target && rx->buffers < rx->max_buffers;
+    if (more) rx->buffers++;              // reserved before mapping, outside the lock
+    pthread_mutex_unlock(&rx->pool_lock);
+    if (!more) break;
+    batch_t *b = buffer_map(rx);
+    pthread_mutex_lock(&rx->pool_lock);
+    if (b != NULL) rx->pool[rx->pool_size++] = b;
+    else rx->buffers--;
+    pthread_mutex_unlock(&rx->pool_lock);
+    if (b == NULL) break;
+  }
+  __atomic_store_n(&rx->refill_requested, 0, __ATOMIC_RELEASE);
+}
+
+// Receive thread: an empty batch from the pool, or NULL when every buffer is in use (then the JS
+// thread is asked for more, once, through the threadsafe function with no batch).
+static batch_t *batch_new(rx_t *rx) {
+  batch_t *b = NULL;
+  pthread_mutex_lock(&rx->pool_lock);
+  if (rx->pool_size > 0) b = rx->pool[--rx->pool_size];
+  pthread_mutex_unlock(&rx->pool_lock);
+  if (b == NULL) {
+    if (!__atomic_exchange_n(&rx->refill_requested, 1, __ATOMIC_ACQ_REL)) {
+      if (napi_call_threadsafe_function(rx->tsfn, NULL, napi_tsfn_nonblocking) != napi_ok) {
+        // Queue full: the batches in it reach call_js, which refills anyway.
+        __atomic_store_n(&rx->refill_requested, 0, __ATOMIC_RELEASE);
+      }
+    }
+    return NULL;
+  }
   b->used = 0;
-  b->capacity = capacity;
+  b->capacity = rx->batch_bytes;
   b->count = 0;
   b->payload_bytes = 0;
   return b;
+}
+
+// A batch nobody uses any more (copied, collected or dropped): back to the pool. Any thread.
+static void batch_release(rx_t *rx, batch_t *b) {
+  pthread_mutex_lock(&rx->pool_lock);
+  rx->pool[rx->pool_size++] = b;
+  pthread_mutex_unlock(&rx->pool_lock);
 }
 
 // Hands the batch to JS, or drops and counts it when JS has not taken the earlier ones yet.
@@ -157,12 +241,7 @@ static void flush(rx_t *rx, batch_t **slot) {
   batch_t *b = *slot;
   *slot = NULL;
   if (b == NULL) return;
-  if (b->count == 0) { free(b); return; }
-  if (!rx->copy && b->used < b->capacity / 2) {
-    // The JS Buffer owns this memory until it is collected: do not pin the unused tail.
-    batch_t *smaller = realloc(b, sizeof(batch_t) + b->used);
-    if (smaller != NULL) { b = smaller; b->capacity = b->used; }
-  }
+  if (b->count == 0) { batch_release(rx, b); return; }
   uint32_t count = b->count;
   uint64_t payload = b->payload_bytes;
   napi_status status = napi_call_threadsafe_function(rx->tsfn, b, napi_tsfn_nonblocking);
@@ -171,7 +250,7 @@ static void flush(rx_t *rx, batch_t **slot) {
     return;
   }
   // napi_queue_full (JS is behind) or napi_closing (environment going away).
-  free(b);
+  batch_release(rx, b);
   STAT_ADD(dropped_batches, 1);
   STAT_ADD(dropped_datagrams, count);
   STAT_ADD(dropped_bytes, payload);
@@ -193,6 +272,11 @@ static void *receive_loop(void *arg) {
   batch_t *b = NULL;
   uint64_t deadline = 0;
   struct pollfd fds[2] = { { .fd = rx->fd, .events = POLLIN }, { .fd = rx->stop_fd, .events = POLLIN } };
+  if (rx->nice != NICE_UNCHANGED) {
+    // Niceness is per thread on Linux: only this one is raised (lowering it needs CAP_SYS_NICE).
+    int set = setpriority(PRIO_PROCESS, (id_t)gettid(), rx->nice) == 0 ? 1 : -errno;
+    __atomic_store_n(&rx->nice_set, set, __ATOMIC_RELAXED);
+  }
   for (;;) {
     for (int i = 0; i < SLOTS; i++) {
       // recvmmsg updates these per call: reset what it shrinks.
@@ -232,11 +316,11 @@ static void *receive_loop(void *arg) {
       size_t need = PREFIX + ENVELOPE_HEADER + length;
       if (b != NULL && b->used + need > b->capacity) flush(rx, &b);
       if (b == NULL) {
-        b = batch_new(rx->batch_bytes);
+        b = batch_new(rx);
         if (b == NULL) {
           STAT_ADD(received, 1);
           STAT_ADD(bytes, length);
-          STAT_ADD(dropped_batches, 1);
+          STAT_ADD(dropped_no_buffer, 1);
           STAT_ADD(dropped_datagrams, 1);
           STAT_ADD(dropped_bytes, length);
           continue;
@@ -271,6 +355,9 @@ static void *receive_loop(void *arg) {
     if (b != NULL && b->count > 0 && monotonic_ms() >= deadline) flush(rx, &b);
   }
   flush(rx, &b);
+  struct timespec cpu;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  rx->thread_cpu_ms = (double)cpu.tv_sec * 1000.0 + (double)cpu.tv_nsec / 1e6; // read after join
   return NULL;
 }
 
@@ -278,6 +365,9 @@ static void *receive_loop(void *arg) {
 
 static void rx_unref(rx_t *rx) {
   if (--rx->refs > 0) return;
+  for (uint32_t i = 0; i < rx->pool_size; i++) munmap(rx->pool[i], rx->pool[i]->mapped);
+  free(rx->pool);
+  pthread_mutex_destroy(&rx->pool_lock);
   free(rx->slots);
   free(rx);
 }
@@ -339,30 +429,51 @@ static void tsfn_finalize(napi_env env, void *data, void *hint) {
   rx_unref(rx);
 }
 
+// The GC collected the Buffer of a batch handed over whole: its memory goes back to the pool.
 static void free_external(napi_env env, void *data, void *hint) {
-  (void)env; (void)data;
-  free(hint);
+  (void)data;
+  batch_t *b = hint;
+  rx_t *rx = b->owner;
+  int64_t ignored;
+  if (env != NULL && !rx->tearing_down) napi_adjust_external_memory(env, -(int64_t)b->mapped, &ignored);
+  batch_release(rx, b);
+  rx_unref(rx);                            // the pool outlives the receiver while Buffers use it
 }
 
 // Runs on the JS thread for each batch. env is NULL when the function is torn down with batches
-// still queued: then they are only freed.
+// still queued: then they are only released.
+//
+// A batch at least half full is handed over as it is (an external Buffer; the envelopes JS slices
+// from it keep it alive until the last one is collected). A sparser one (a quiet exporter, a
+// timer flush) is copied to a Buffer of its exact size, so that a few datagrams never pin a
+// whole batch buffer while they wait in the bus.
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   rx_t *rx = context;
   batch_t *b = data;
-  if (env == NULL || js_cb == NULL || rx->tearing_down) { free(b); return; }
-  napi_value buffer, count, undefined;
-  napi_status status;
-  if (rx->copy) {
-    status = napi_create_buffer_copy(env, b->used, b->data, NULL, &buffer);
-    uint32_t n = b->count;
-    free(b);
-    if (status != napi_ok) return;
-    napi_create_uint32(env, n, &count);
-  } else {
-    status = napi_create_external_buffer(env, b->used, b->data, free_external, b, &buffer);
-    if (status != napi_ok) { free(b); return; }
-    napi_create_uint32(env, b->count, &count);
+  if (b == NULL) {                        // the thread ran out of buffers
+    if (env != NULL && !rx->tearing_down) pool_refill(rx, rx->spare_target);
+    return;
   }
+  if (env == NULL || js_cb == NULL || rx->tearing_down) { batch_release(rx, b); return; }
+  pool_refill(rx, rx->spare_target);
+  napi_value buffer, count, undefined;
+  uint32_t n = b->count;
+  if (rx->copy || b->used < b->capacity / 2) {
+    napi_status status = napi_create_buffer_copy(env, b->used, b->data, NULL, &buffer);
+    batch_release(rx, b);
+    if (status != napi_ok) return;
+  } else {
+    rx->refs++;
+    if (napi_create_external_buffer(env, b->used, b->data, free_external, b, &buffer) != napi_ok) {
+      rx->refs--;
+      batch_release(rx, b);
+      return;
+    }
+    // Tell V8 what the Buffer holds, so that its GC (which gives the buffer back) keeps pace.
+    int64_t ignored;
+    napi_adjust_external_memory(env, (int64_t)b->mapped, &ignored);
+  }
+  napi_create_uint32(env, n, &count);
   napi_get_undefined(env, &undefined);
   napi_value argv[2] = { buffer, count };
   napi_call_function(env, undefined, js_cb, 2, argv, NULL);
@@ -370,22 +481,28 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
 
 // ---------------------------------------------------------------- JS functions
 
-static int get_uint(napi_env env, napi_value obj, const char *key, uint32_t fallback, uint32_t min, uint32_t max, uint32_t *out) {
-  bool has;
-  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return 0;
-  if (!has) { *out = fallback; return 1; }
+// An optional integer option in [min, max]; fallback when absent or undefined. 0 with a pending
+// RangeError when it is something else.
+static int get_int(napi_env env, napi_value obj, const char *key, double fallback, double min, double max, double *out) {
   napi_value v;
   napi_valuetype type;
-  napi_get_named_property(env, obj, key, &v);
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return 0;
   napi_typeof(env, v, &type);
   if (type == napi_undefined) { *out = fallback; return 1; }
   double d;
-  if (type != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(uint32_t)d || d < min || d > max) {
+  if (type != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < min || d > max) {
     char message[160];
-    snprintf(message, sizeof message, "option %s must be an integer from %u to %u", key, min, max);
+    snprintf(message, sizeof message, "option %s must be an integer from %.0f to %.0f", key, min, max);
     napi_throw_range_error(env, "ERR_OUT_OF_RANGE", message);
     return 0;
   }
+  *out = d;
+  return 1;
+}
+
+static int get_uint(napi_env env, napi_value obj, const char *key, uint32_t fallback, uint32_t min, uint32_t max, uint32_t *out) {
+  double d;
+  if (!get_int(env, obj, key, fallback, min, max, &d)) return 0;
   *out = (uint32_t)d;
   return 1;
 }
@@ -454,6 +571,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (!get_uint(env, options, "maxPendingBatches", 64, 1, 1u << 16, &max_pending)) return NULL;
   if (!get_bool(env, options, "copy", 0, &copy)) return NULL;
   if (!get_bool(env, options, "kernelTimestamps", 1, &kernel_timestamps)) return NULL;
+  double nice_option;
+  if (!get_int(env, options, "threadNice", NICE_UNCHANGED, -20, 19, &nice_option)) return NULL;
+  uint32_t pool_bytes;
+  if (!get_uint(env, options, "bufferPoolBytes", 128u << 20, 0, 4095u << 20, &pool_bytes)) return NULL;
+  int nice = (int)nice_option;
 
   struct sockaddr_in6 bind6;
   struct sockaddr_in bind4;
@@ -501,8 +623,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
   rx_t *rx = calloc(1, sizeof *rx);
   uint8_t *slots = malloc((size_t)SLOTS * SLOT_BYTES);
-  if (rx == NULL || slots == NULL) {
-    free(rx); free(slots); close(fd); close(stop_fd);
+  uint32_t max_buffers = pool_bytes / batch_bytes < 2 ? 2 : pool_bytes / batch_bytes;
+  batch_t **pool = calloc(max_buffers, sizeof *pool);
+  if (rx == NULL || slots == NULL || pool == NULL) {
+    free(rx); free(slots); free(pool); close(fd); close(stop_fd);
     throw_errno(env, "malloc", ENOMEM, where);
     return NULL;
   }
@@ -516,6 +640,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   rx->batch_datagrams = batch_datagrams;
   rx->batch_ms = batch_ms;
   rx->batch_bytes = batch_bytes;
+  rx->nice = nice;
+  pthread_mutex_init(&rx->pool_lock, NULL);
+  rx->max_buffers = max_buffers;
+  rx->spare_target = max_pending + 4;
+  rx->pool = pool;
   rx->receive_buffer = granted;
   rx->receive_buffer_forced = forced;
   for (int i = 0; i < SLOTS; i++) {
@@ -532,7 +661,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (napi_create_reference(env, argv[2], 1, &rx->on_closed) != napi_ok ||
       napi_create_threadsafe_function(env, argv[1], NULL, name, max_pending, 1, NULL, tsfn_finalize, rx, call_js, &rx->tsfn) != napi_ok) {
     if (rx->on_closed != NULL) napi_delete_reference(env, rx->on_closed);
-    close(fd); close(stop_fd); free(slots); free(rx);
+    close(fd); close(stop_fd); free(slots); free(pool); free(rx);
     napi_throw_error(env, "EINTERNAL", "cannot create the threadsafe function");
     return NULL;
   }
@@ -547,6 +676,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (napi_add_env_cleanup_hook(env, cleanup_hook, rx) == napi_ok) rx->hook_registered = 1;
+  pool_refill(rx, PREFILL);                // the first buffers, before any datagram needs one
   int err = pthread_create(&rx->thread, NULL, receive_loop, rx);
   if (err != 0) {
     rx_close(rx);
@@ -554,6 +684,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   rx->thread_started = 1;
+  pthread_setname_np(rx->thread, "udp-rx");  // shows in top -H, perf and /proc/PID/task
   return handle;
 }
 
@@ -592,7 +723,16 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, out, "droppedBytes", (double)STAT_GET(dropped_bytes));
   set_number(env, out, "truncated", (double)STAT_GET(truncated));
   set_number(env, out, "receiveErrors", (double)STAT_GET(receive_errors));
+  set_number(env, out, "allocations", (double)STAT_GET(allocations));
+  set_number(env, out, "droppedNoBuffer", (double)STAT_GET(dropped_no_buffer));
   set_number(env, out, "lastErrno", (double)__atomic_load_n(&rx->last_errno, __ATOMIC_RELAXED));
+  double cpu_ms = rx->thread_cpu_ms;
+  clockid_t clock;
+  struct timespec ts;
+  if (rx->thread_started && pthread_getcpuclockid(rx->thread, &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+    cpu_ms = (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+  }
+  set_number(env, out, "threadCpuMs", cpu_ms);
   return out;
 }
 
@@ -631,6 +771,12 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_value stamps;
   napi_get_boolean(env, rx->kernel_timestamps, &stamps);
   napi_set_named_property(env, out, "kernelTimestamps", stamps);
+  // The niceness asked for, once the thread applied it; null when none was asked or it failed.
+  napi_value nice;
+  int nice_set = __atomic_load_n(&rx->nice_set, __ATOMIC_RELAXED);
+  if (nice_set == 1) napi_create_int32(env, rx->nice, &nice);
+  else napi_get_null(env, &nice);
+  napi_set_named_property(env, out, "threadNice", nice);
   return out;
 }
 
