@@ -476,7 +476,11 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   napi_create_uint32(env, n, &count);
   napi_get_undefined(env, &undefined);
   napi_value argv[2] = { buffer, count };
-  napi_call_function(env, undefined, js_cb, 2, argv, NULL);
+  if (napi_call_function(env, undefined, js_cb, 2, argv, NULL) == napi_pending_exception) {
+    // A throwing onBatch is a bug: report it as any uncaught exception would be, not as a warning.
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
 }
 
 // ---------------------------------------------------------------- JS functions

@@ -262,19 +262,34 @@ export class NativeUdpReceiver {
 
   #publish(batch: Buffer, count: number): void {
     const bus: Bus = this.#options.bus;
-    const exporters = this.#exporters;
     let offset = 0;
+    let bytes = 0, published = 0;
+    // Exporters are counted per run of equal keys: a batch usually comes from one or a few agents.
+    let runKey: string | undefined;
+    let runLength = 0;
     for (let i = 0; i < count; i++) {
       const length = batch.readUInt32LE(offset);
       const start = offset + LENGTH_PREFIX_BYTES;
       offset = start + length;
       const envelope = batch.subarray(start, offset);
       const key = this.#exporterKey(batch, start, envelope);
-      exporters.set(key, (exporters.get(key) ?? 0) + 1);
-      this.#bytes += length - ENVELOPE_HEADER_BYTES;
-      if (bus.tryPublish(TOPICS.SFLOW_RAW, { key, value: envelope })) this.#published++;
-      else this.#droppedBus++;
+      if (key !== runKey) {
+        if (runKey !== undefined) this.#countExporter(runKey, runLength);
+        runKey = key;
+        runLength = 0;
+      }
+      runLength++;
+      bytes += length - ENVELOPE_HEADER_BYTES;
+      if (bus.tryPublish(TOPICS.SFLOW_RAW, { key, value: envelope })) published++;
     }
+    if (runKey !== undefined) this.#countExporter(runKey, runLength);
+    this.#bytes += bytes;
+    this.#published += published;
+    this.#droppedBus += count - published;
+  }
+
+  #countExporter(key: string, n: number): void {
+    this.#exporters.set(key, (this.#exporters.get(key) ?? 0) + n);
   }
 
   /** The exporter address as decodeEnvelope formats it, without formatting it per datagram. */
