@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { buildCTools, type CTools } from './lib/c-tools.js';
 import { CORPUS } from './lib/corpus.js';
 import { loadNativeReceiver } from './lib/native.js';
-import { Child, sleep, vmRssKiB } from './lib/proc.js';
+import { Child, processCpuSeconds, sleep, threadCpuDelta, threadCpuSeconds, vmRssKiB } from './lib/proc.js';
 import { fmt, ratio, si, table, type BenchOptions, type CaseReport } from './lib/report.js';
 
 const LOSS_LIMIT = 0.001;
@@ -90,13 +90,25 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
     mkdirSync(servePath, { recursive: true });
     const serve = await startServe(servePath);
     let overload: Overload | undefined;
+    let serveCpu: ServeCpu | undefined;
     const wholeSeries: Series = { name: `whole path, hoptrace serve (${serve.receiver} receiver)`, peer: false, steps: [] };
     series.push(wholeSeries);
     try {
       await blast(tools, serve.udpPort, 20_000, 5_000); // warm-up, not counted
       await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
       const wholeRates = quick ? [5_000, 10_000, 20_000] : [5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000];
+      const threads0 = threadCpuSeconds(serve.child.pid);
+      const cpu0 = processCpuSeconds(serve.child.pid) ?? 0;
+      const health0 = await serve.health();
       await stepRates(wholeRates, quick ? 5 : 8, wholeSeries, log, (rate, count) => serveStep(tools, serve, rate, count));
+      const health1 = await serve.health();
+      serveCpu = {
+        threads: threadCpuDelta(threads0, threadCpuSeconds(serve.child.pid)),
+        totalS: (processCpuSeconds(serve.child.pid) ?? 0) - cpu0,
+        datagrams: (health1.pipeline?.datagrams ?? 0) - (health0.pipeline?.datagrams ?? 0),
+        samples: (health1.pipeline?.samples ?? 0) - (health0.pipeline?.samples ?? 0),
+      };
+      log(`ingest: serve CPU over the whole-path steps: ${serveCpu.totalS.toFixed(1)} s for ${fmt(serveCpu.datagrams)} datagrams (${serveCpu.threads.map(([n, s]) => `${n} ${s.toFixed(1)}`).join(', ')})`);
       const sustained = best(wholeSeries.steps);
       const base = sustained?.offered ?? Math.max(1000, ...wholeSeries.steps.map((s) => s.handledWhileSending));
       overload = await overloadServe(tools, serve, base, quick, log);
@@ -104,7 +116,7 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
       await serve.stop();
     }
 
-    return report(series, overload, serve.receiver);
+    return report(series, overload, serve.receiver, serveCpu);
   } finally {
     tools.remove();
   }
@@ -327,6 +339,13 @@ function drainRate(handledAfter: number, queuedAtEnd: number, ms: number): numbe
   return handledAfter / (ms / 1000);
 }
 
+interface ServeCpu {
+  threads: [string, number][];
+  totalS: number;
+  datagrams: number;
+  samples: number;
+}
+
 interface Overload {
   base: number;
   asked: number;
@@ -399,7 +418,23 @@ function best(steps: readonly Step[]): Step | undefined {
   return top;
 }
 
-function report(series: readonly Series[], overload: Overload | undefined, serveReceiver: string): CaseReport {
+/** The highest rate such that it and every lower rate tried passed. */
+function contiguous(steps: readonly Step[]): number {
+  const byRate = new Map<number, { pass: boolean; offered: number }>();
+  for (const s of steps) {
+    const seen = byRate.get(s.target);
+    if (seen === undefined || (!seen.pass && s.pass)) byRate.set(s.target, { pass: s.pass, offered: s.offered });
+  }
+  let top = 0;
+  for (const rate of [...byRate.keys()].sort((a, b) => a - b)) {
+    const r = byRate.get(rate);
+    if (r === undefined || !r.pass) break;
+    top = r.offered;
+  }
+  return top;
+}
+
+function report(series: readonly Series[], overload: Overload | undefined, serveReceiver: string, serveCpu: ServeCpu | undefined): CaseReport {
   const peer = series.find((s) => s.peer);
   const peerBest = peer === undefined ? undefined : best(peer.steps);
   const peerRate = peerBest?.offered ?? 0;
@@ -414,20 +449,23 @@ function report(series: readonly Series[], overload: Overload | undefined, serve
     }
     const rate = top?.offered ?? 0;
     const limit = s.steps.length === 0 ? '' : maxTried(s) && top === s.steps[s.steps.length - 1] ? ' (highest step tried: the limit is above)' : '';
-    lines.push(`ingest (${s.name}): hoptrace ${fmt(rate)} datagrams/s with < 0.1 % loss${limit}, C recvmmsg ${fmt(peerRate)}, ratio ${ratio(rate, peerRate)} (target >= ${si(target)}/s: ${rate >= target ? 'met' : 'MISSED'})`);
+    const below = contiguous(s.steps);
+    const gaps = below < rate ? ` (a lower rate failed: every rate passed up to ${fmt(below)})` : '';
+    lines.push(`ingest (${s.name}): hoptrace ${fmt(rate)} datagrams/s with < 0.1 % loss${limit}${gaps}, C recvmmsg ${fmt(peerRate)}, ratio ${ratio(rate, peerRate)} (target >= ${si(target)}/s: ${rate >= target ? 'met' : 'MISSED'})`);
   }
   if (overload !== undefined) {
-    lines.push(`ingest (overload, hoptrace serve): ${fmt(overload.offered)} datagrams/s for ${fmt(overload.sent)} datagrams: VmRSS peak ${overload.rssPeakMiB.toFixed(0)} MiB (${overload.rssBeforeMiB.toFixed(0)} before), dropped ${fmt(overload.droppedQueueFull)} queue-full + ${fmt(overload.kernelDrops)} kernel, health afterwards ${overload.healthAfter}, ${fmt(overload.recheck.delivered)}/${fmt(overload.recheck.sent)} of a paced recheck delivered`);
+    lines.push(`ingest (overload, hoptrace serve): ${fmt(overload.offered)} datagrams/s for ${fmt(overload.sent)} datagrams: VmRSS peak ${overload.rssPeakMiB.toFixed(0)} MiB (${overload.rssBeforeMiB.toFixed(0)} before), dropped ${fmt(overload.droppedQueueFull)} queue-full + ${fmt(overload.kernelDrops)} kernel, /health ${overload.healthAfter} afterwards, ${fmt(overload.recheck.delivered)}/${fmt(overload.recheck.sent)} of a paced recheck delivered: ${recovered(overload) ? 'recovered' : 'NOT RECOVERED'}`);
   }
 
   const summary = series.map((s) => {
     const top = best(s.steps);
     const target = s.peer ? '' : s.name.startsWith('whole path') ? `>= ${si(WHOLE_PATH_TARGET)}/s` : `>= ${si(RECEIVE_TARGET)}/s`;
-    if (s.skipped !== undefined) return [s.name, s.skipped, '', target, ''];
+    if (s.skipped !== undefined) return [s.name, s.skipped, '', '', target, ''];
     const rate = top?.offered ?? 0;
     const verdict = s.peer ? 'peer' : rate >= (s.name.startsWith('whole path') ? WHOLE_PATH_TARGET : RECEIVE_TARGET) ? 'met' : '**missed**';
     const drain = Math.max(0, ...s.steps.map((x) => x.drainRate));
-    return [s.name, fmt(rate), s.peer ? '' : ratio(rate, peerRate), target ? `${target}: ${verdict}` : verdict, drain > 0 ? fmt(drain) : ''];
+    const topNote = maxTried(s) && top === s.steps[s.steps.length - 1] ? ' (highest tried)' : '';
+    return [s.name, `${fmt(rate)}${topNote}`, fmt(contiguous(s.steps)), s.peer ? '' : ratio(rate, peerRate), target ? `${target}: ${verdict}` : verdict, drain > 0 ? fmt(drain) : ''];
   });
   const stepRows = series.flatMap((s) => s.steps.map((x) => [
     s.name,
@@ -450,7 +488,7 @@ function report(series: readonly Series[], overload: Overload | undefined, serve
     '',
     `Load: \`udp-blast\` (sendmmsg, bench/c/udp-blast.c) replays the corpus's datagrams (mean 1,317 bytes) to 127.0.0.1 at a paced rate; it runs on the same 2 cores as the receiver. A step passes when loss < 0.1 % **and** at most ${fmt(BACKLOG_LIMIT)} datagrams (two batches of the decode stage) were still queued when the sender stopped, so a queue that absorbs a step it cannot keep up with does not pass. A failing rate is tried a second time (the machine is shared; both tries are listed), and stepping stops after two failing rates in a row. Each receiver gets a warm-up load first (not counted). Receive buffer ${fmt(RECEIVE_BUFFER)} bytes everywhere (net.core.rmem_max allows that much). "Delivered" is what reached the last stage: udp-count's count, the counting consumer, or \`pipeline.datagrams\` of \`/health\` for hoptrace serve.`,
     '',
-    table(['series', 'highest rate passed (datagrams/s)', 'vs C recvmmsg', 'target', 'backlog drained at (datagrams/s)'], summary),
+    table(['series', 'highest rate passed (datagrams/s)', 'every rate passed up to', 'vs C recvmmsg', 'target', 'backlog drained at (datagrams/s)'], summary),
     '',
     '"Backlog drained at": after a step the receiver could not keep up with, how fast the queued datagrams were worked off with no sender running: the capacity of the stages behind the queue.',
     '',
@@ -471,12 +509,68 @@ function report(series: readonly Series[], overload: Overload | undefined, serve
         ['dropped and counted', `${fmt(overload.droppedQueueFull)} queue full (collector.droppedQueueFull) + ${fmt(overload.kernelDrops)} socket buffer (collector.kernelDrops)`],
         ['unaccounted (sent - delivered - dropped)', fmt(overload.sent - overload.delivered - overload.droppedQueueFull - overload.kernelDrops)],
         ['VmRSS of the serve process', `${overload.rssBeforeMiB.toFixed(0)} MiB before, peak ${overload.rssPeakMiB.toFixed(0)} MiB (sampled every 100 ms), ${overload.rssAfterMiB.toFixed(0)} MiB after draining`],
-        ['afterwards', `/health status \`${overload.healthAfter}\`, process ${overload.alive ? 'running' : 'GONE'}; a paced recheck of ${fmt(overload.recheck.sent)} datagrams at 5,000/s: ${fmt(overload.recheck.delivered)} delivered`],
+        ['afterwards', `/health status \`${overload.healthAfter}\`, process ${overload.alive ? 'running' : 'GONE'}; a paced recheck of ${fmt(overload.recheck.sent)} datagrams at 5,000/s: ${fmt(overload.recheck.delivered)} delivered: **${recovered(overload) ? 'recovered' : 'not recovered'}**`],
       ]),
       '',
     );
   }
+  if (serveCpu !== undefined) {
+    const listed = serveCpu.threads.reduce((n, [, s]) => n + s, 0);
+    markdown.push(
+      `### where hoptrace serve spent its CPU during the whole-path steps`,
+      '',
+      `${serveCpu.totalS.toFixed(1)} CPU-s for ${fmt(serveCpu.datagrams)} datagrams (${fmt(serveCpu.samples)} samples) decoded and stored: ${fmt(serveCpu.datagrams / serveCpu.totalS)} datagrams (${fmt(serveCpu.samples / serveCpu.totalS)} samples) per CPU-second of the serve process, by thread name (/proc/PID/task):`,
+      '',
+      table(['thread', 'CPU-s', 'share'], [
+        ...serveCpu.threads.map(([name, s]) => [`\`${name}\`${THREAD_ROLES[name] === undefined ? '' : ` (${THREAD_ROLES[name]})`}`, s.toFixed(1), `${((s / serveCpu.totalS) * 100).toFixed(0)} %`]),
+        ...(serveCpu.totalS - listed > 0.05 ? [['threads that ended meanwhile', (serveCpu.totalS - listed).toFixed(1), `${(((serveCpu.totalS - listed) / serveCpu.totalS) * 100).toFixed(0)} %`]] : []),
+      ]),
+      '',
+    );
+  }
+  markdown.push(...ingestNotes(series, overload, serveCpu, peerRate), '');
   return { name: 'ingest', lines, markdown: markdown.join('\n') };
+}
+
+function ingestNotes(series: readonly Series[], overload: Overload | undefined, serveCpu: ServeCpu | undefined, peerRate: number): string[] {
+  const rateOf = (prefix: string): number | undefined => {
+    const s = series.find((x) => x.name.startsWith(prefix));
+    return s === undefined || s.skipped !== undefined ? undefined : (best(s.steps)?.offered ?? 0);
+  };
+  const native = rateOf('receive stage, native');
+  const dgram = rateOf('receive stage, Node dgram');
+  const whole = rateOf('whole path');
+  const notes: string[] = ['**What this means / what limits it.**', ''];
+  notes.push(`* The C baseline took ${fmt(peerRate)} datagrams/s without loss: what the loopback, the kernel's socket buffer and one C thread do on this machine while the sender runs on the other core. Every hoptrace series shares the same two cores with the sender.`);
+  if (native !== undefined) {
+    notes.push(`* Receive stage, native receiver: ${fmt(native)}/s (${ratio(native, peerRate)} of the C baseline). Its losses are kernel drops: the socket buffer (${fmt(RECEIVE_BUFFER)} bytes, about ${fmt(RECEIVE_BUFFER / 1350)} datagrams) overflows when the receive thread is not scheduled for a few milliseconds, and three busy threads (sender, receive thread, JS thread publishing to the bus) share two cores with the other engineers' work; that is also why a lower rate can fail where a higher one passed.`);
+  }
+  if (dgram !== undefined) {
+    notes.push(`* Receive stage, Node dgram: ${fmt(dgram)}/s. Node delivers one 'message' event (a JS call, a Buffer, a RemoteInfo object) per datagram on the JS thread; past about 100 k/s it cannot keep up and the kernel drops.`);
+  }
+  if (whole !== undefined && serveCpu !== undefined && serveCpu.datagrams > 0) {
+    const perDatagramMs = (serveCpu.totalS / serveCpu.datagrams) * 1000;
+    const share = (name: string): number => ((serveCpu.threads.find(([n]) => n === name)?.[1] ?? 0) / serveCpu.totalS) * 100;
+    notes.push(`* Whole path: ${fmt(whole)}/s, target ${fmt(WHOLE_PATH_TARGET)}/s ${whole >= WHOLE_PATH_TARGET ? 'met' : `**missed** (${ratio(WHOLE_PATH_TARGET, whole)} short)`}. The serve process spends ${perDatagramMs.toFixed(3)} ms of CPU per datagram (about ${fmt(1000 / perDatagramMs)} datagrams per CPU-second); chDB's threads take ${(share('ThreadPool') + share('MergeMutate')).toFixed(0)} % of it (inserting and merging the 81-column \`flow_samples\` with its rollup view and bloom-filter indexes, plus \`sflow_datagrams\` with every raw datagram), the JS thread ${share('node').toFixed(0)} % (decode, rows, RowBinary). With the sender on the same two cores, that is the ceiling. The decode stage also handles one batch at a time: while chDB inserts a batch, the next is not decoded (no overlap). ${fmt(WHOLE_PATH_TARGET)} datagrams/s would be about ${si(WHOLE_PATH_TARGET * 6.33)} flow rows/s into chDB, against what ClickHouse's own INSERT ... SELECT of the same rows reaches on this machine (the store case's reference line): on 2 cores, with this schema and the raw datagrams kept, that target is out of reach for the embedded path; it needs ClickHouse on other cores (the distributed deployment), or a lighter table.`);
+  }
+  if (overload !== undefined) {
+    notes.push(`* Overload: memory stays bounded (peak ${overload.rssPeakMiB.toFixed(0)} MiB: the bus holds at most 65,536 envelopes, about ${fmt((65_536 * 1345) / 2 ** 20)} MiB, beside chDB's caches) and every datagram is accounted for (delivered or counted as dropped). ${recovered(overload) ? 'The service recovered: a paced load afterwards went through whole.' : `But the service did **not** recover: /health says \`${overload.healthAfter}\` while a paced load afterwards was received and dropped as queue-full (${fmt(overload.recheck.delivered)} of ${fmt(overload.recheck.sent)} delivered) with the bus empty: the native receiver's handoff to JS stays blocked after an overload (its \`droppedHandoff\` keeps counting). A bug to fix in src/collector/native-receiver.ts / native/udp-rx, and /health should report it.`}`);
+  }
+  return notes;
+}
+
+/** Thread names of the serve process and what they do. */
+const THREAD_ROLES: Readonly<Record<string, string>> = {
+  node: 'the JS thread: envelope, decode, rows, RowBinary, bus, HTTP',
+  ThreadPool: 'chDB query threads: parsing the batch, writing MergeTree parts, the rollup view',
+  MergeMutate: 'chDB background merges of parts',
+  'udp-rx': 'the native recvmmsg thread',
+  'libuv-worker': "Node's thread pool (file writes of the batch)",
+  'v8:ProfEvntProc': 'V8 profiler',
+};
+
+function recovered(o: Overload): boolean {
+  return o.alive && o.healthAfter === 'ok' && o.recheck.delivered >= o.recheck.sent * (1 - LOSS_LIMIT);
 }
 
 function maxTried(s: Series): boolean {

@@ -75,10 +75,11 @@ async function main(): Promise<void> {
   for (const report of reports) for (const line of report.lines) log(line);
   for (const failure of failures) log(`FAILED ${failure.split('\n')[0] ?? ''}`);
 
+  const flags = `${values.quick ? ' --quick' : ''}${values.only !== undefined ? ` --only ${only.join(',')}` : ''}`;
   const header = [
     '# hoptrace benchmark results',
     '',
-    `Written by \`npm run bench${values.quick ? ' -- --quick' : ''}${values.only !== undefined ? ` -- --only ${only.join(',')}` : ''}\` (bench/run.ts) on ${machine.date}, in ${((Date.now() - started) / 60000).toFixed(1)} minutes. Every figure has its peer measured in the same run on the same data; ratios are hoptrace / peer (above 1 = hoptrace does more per CPU-second or per second).`,
+    `Written by \`npm run bench${flags === '' ? '' : ` --${flags}`}\` (bench/run.ts) on ${machine.date}, in ${((Date.now() - started) / 60000).toFixed(1)} minutes. Every figure has its peer measured in the same run on the same data; ratios are hoptrace / peer (above 1 = hoptrace does more per CPU-second or per second).`,
     '',
     table(['', ''], [
       ['machine', `${machine.nproc} x ${machine.cpuModel}, ${machine.memoryGiB} GiB memory, Linux ${machine.kernel}, net.core.rmem_max ${machine.rmemMax}`],

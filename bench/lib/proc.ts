@@ -2,7 +2,7 @@
 // CPU of every process the command waited for), long-running children read line by line, and
 // the resident memory of a process from /proc.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface Timed {
@@ -153,4 +153,37 @@ const CLOCK_TICKS = 100;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** CPU seconds per thread name (/proc/PID/task/TID/comm) of a live process; threads of one name summed. */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      out.set(name, (out.get(name) ?? 0) + seconds);
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return out;
+}
+
+/** after - before per thread name, largest first, zero entries left out. */
+export function threadCpuDelta(before: ReadonlyMap<string, number>, after: ReadonlyMap<string, number>): [string, number][] {
+  const out: [string, number][] = [];
+  for (const [name, seconds] of after) {
+    const delta = seconds - (before.get(name) ?? 0);
+    if (delta >= 0.01) out.push([name, delta]);
+  }
+  return out.sort((a, b) => b[1] - a[1]);
 }
