@@ -6,8 +6,9 @@
 // decodeDatagram gives a Datagram or throws a DecodeError, never anything else; and what it gives
 // turns into rows and RowBinary (SflowRowBatch, the decode stage's next step) without throwing.
 //
-//   npm run fuzz -- [--seconds 60] [--seed N] [--max N] [--no-rows] [--out bench/out]
+//   npm run fuzz -- [--seconds 60] [--seed N] [--max N] [--no-rows] [--out bench/out] [--json]
 //
+// --json adds a last line `{"fuzz":{...}}` with the totals, for bench/run.ts.
 // Prints the count, the rate, DecodeErrors by code, issues by code, and every unexpected
 // exception; each distinct one is saved with the mutant's bytes as hex to --out. Exits 1 if any.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -53,12 +54,13 @@ function main(): void {
       max: { type: 'string' },
       'no-rows': { type: 'boolean', default: false },
       out: { type: 'string' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run fuzz -- [--seconds 60] [--seed N] [--max N] [--no-rows] [--out bench/out]\n');
+    process.stdout.write('usage: npm run fuzz -- [--seconds 60] [--seed N] [--max N] [--no-rows] [--out bench/out] [--json]\n');
     return;
   }
   const seconds = Number(values.seconds);
@@ -177,6 +179,25 @@ function main(): void {
       process.stdout.write(`fuzz: UNEXPECTED (${u.stage}, ${u.count}x) ${u.message}\n      mutant of ${u.seed}, ${u.input.byteLength} bytes, saved to ${file}\n`);
     }
     process.exitCode = 1;
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({
+      fuzz: {
+        seed,
+        seconds: wallS,
+        cpuSeconds: cpuS,
+        mutants: iterations,
+        datagrams,
+        withIssues,
+        samples,
+        decodeErrors: Object.fromEntries(errors),
+        issues: Object.fromEntries(issues),
+        unexpected: [...unexpected.values()].map((u) => ({ stage: u.stage, count: u.count, message: u.message, origin: u.seed })),
+        seeds: { shared: shared.length, captures: sharedCaptures().length, corpus: corpus.length },
+        rows: withRows,
+        slowestMs: again,
+      },
+    })}\n`);
   }
 }
 

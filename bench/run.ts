@@ -2,11 +2,12 @@
 // the same data and prints one line per figure with the ratio; the whole report (machine,
 // versions, load, a table per case) is written to bench/RESULTS.md.
 //
-//   npm run bench -- [--only decode,ingest,store] [--quick] [--out FILE]
+//   npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]
 //
 // Needs tshark and sfacctd (Debian: tshark, pmacct) and a C compiler. Traffic goes to 127.0.0.1
-// only; every load loop is bounded in datagrams and seconds. About 10 minutes on 2 cores (--quick:
-// fewer steps and rows, about 4).
+// only; every load loop is bounded in datagrams and seconds. About 8 minutes on 2 cores (--quick:
+// fewer steps and rows, about 4). The fuzz case runs `npm run fuzz` for 60 s (15 s with --quick)
+// with a fixed seed and puts its totals in the report.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { benchSourceDir } from './lib/c-tools.js';
 import { loadAverage, machineInfo } from './lib/machine.js';
 import { table, type BenchOptions, type CaseReport } from './lib/report.js';
 
-const CASES = ['decode', 'ingest', 'store'] as const;
+const CASES = ['decode', 'ingest', 'store', 'fuzz'] as const;
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<void> {
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--only decode,ingest,store] [--quick] [--out FILE]\n');
+    process.stdout.write('usage: npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]\n');
     return;
   }
   const only = values.only === undefined ? [...CASES] : values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -108,6 +109,8 @@ async function runCase(name: CaseName, options: BenchOptions): Promise<CaseRepor
       return (await import('./ingest.bench.js')).runIngestBench(options);
     case 'store':
       return (await import('./store.bench.js')).runStoreBench(options);
+    case 'fuzz':
+      return (await import('./lib/fuzz-case.js')).runFuzzCase(options);
     default:
       return assertNever(name);
   }
