@@ -53,7 +53,6 @@
 #define PREFIX 4                          // u32 length in front of each envelope
 #define ENVELOPE_VERSION 1
 #define MIN_BATCH_BYTES (PREFIX + ENVELOPE_HEADER + SLOT_BYTES)
-#define PREFILL 16                        // batch buffers mapped by open()
 #define NICE_UNCHANGED 100
 
 typedef struct rx rx_t;
@@ -368,7 +367,7 @@ static void rx_unref(rx_t *rx) {
   for (uint32_t i = 0; i < rx->pool_size; i++) munmap(rx->pool[i], rx->pool[i]->mapped);
   free(rx->pool);
   pthread_mutex_destroy(&rx->pool_lock);
-  free(rx->slots);
+  munmap(rx->slots, (size_t)SLOTS * SLOT_BYTES);
   free(rx);
 }
 
@@ -626,11 +625,16 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (stop_fd < 0) { int err = errno; close(fd); throw_errno(env, "eventfd", err, where); return NULL; }
 
   rx_t *rx = calloc(1, sizeof *rx);
-  uint8_t *slots = malloc((size_t)SLOTS * SLOT_BYTES);
+  // Populated now: a page fault in the receive thread can wait on the address-space lock behind V8
+  // (which remaps and reprotects its heap and code all the time while it warms up), and at 250 k
+  // datagrams/s a few milliseconds of waiting overflow the socket buffer.
+  uint8_t *slots = mmap(NULL, (size_t)SLOTS * SLOT_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (slots == MAP_FAILED) slots = NULL;
   uint32_t max_buffers = pool_bytes / batch_bytes < 2 ? 2 : pool_bytes / batch_bytes;
   batch_t **pool = calloc(max_buffers, sizeof *pool);
   if (rx == NULL || slots == NULL || pool == NULL) {
-    free(rx); free(slots); free(pool); close(fd); close(stop_fd);
+    free(rx); free(pool); close(fd); close(stop_fd);
+    if (slots != NULL) munmap(slots, (size_t)SLOTS * SLOT_BYTES);
     throw_errno(env, "malloc", ENOMEM, where);
     return NULL;
   }
@@ -665,7 +669,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (napi_create_reference(env, argv[2], 1, &rx->on_closed) != napi_ok ||
       napi_create_threadsafe_function(env, argv[1], NULL, name, max_pending, 1, NULL, tsfn_finalize, rx, call_js, &rx->tsfn) != napi_ok) {
     if (rx->on_closed != NULL) napi_delete_reference(env, rx->on_closed);
-    close(fd); close(stop_fd); free(slots); free(pool); free(rx);
+    close(fd); close(stop_fd); munmap(slots, (size_t)SLOTS * SLOT_BYTES); free(pool); free(rx);
     napi_throw_error(env, "EINTERNAL", "cannot create the threadsafe function");
     return NULL;
   }
@@ -680,7 +684,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (napi_add_env_cleanup_hook(env, cleanup_hook, rx) == napi_ok) rx->hook_registered = 1;
-  pool_refill(rx, PREFILL);                // the first buffers, before any datagram needs one
+  pool_refill(rx, rx->spare_target);       // mapped before any datagram needs one (see slots)
   int err = pthread_create(&rx->thread, NULL, receive_loop, rx);
   if (err != 0) {
     rx_close(rx);
