@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import { durationMs } from '../config/schema.js';
 import { UdpReceiver } from '../collector/udp-receiver.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { resolve } from 'node:path';
 import { startHttpServer, type HealthReport } from '../api/http-server.js';
 import { queryRoute } from '../api/query-route.js';
 import type { Logger } from '../observability/log.js';
@@ -89,7 +90,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
           },
           bus: { kind: bus.kind, queued: bus.depth('hoptrace.sflow.raw.v1') },
           pipeline: stage?.status() ?? null,
-          store: store === undefined ? null : { kind: store.kind, database: store.database, reachable: storeOk },
+          store: store === undefined ? null : { kind: store.kind, database: store.database, ...(config.store.kind === 'chdb' ? { path: resolve(config.store.path) } : {}), reachable: storeOk },
         };
       },
     });

@@ -101,17 +101,29 @@ describe('hoptrace CLI', () => {
     });
     let log = '';
     child.stderr.on('data', (chunk: Buffer) => { log += chunk.toString(); });
-    const port = await new Promise<number>((resolve, reject) => {
+    const started = (pattern: RegExp): Promise<string> => new Promise<string>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error(`serve did not start:\n${log}`)), 60_000);
       const check = (): void => {
-        const match = /"listen":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"receiving sFlow"/.exec(log);
-        if (match !== null) { clearTimeout(deadline); resolve(Number(match[1])); } else setTimeout(check, 50);
+        const match = pattern.exec(log);
+        if (match !== null) { clearTimeout(deadline); resolve(match[1] as string); } else setTimeout(check, 50);
       };
       check();
     });
+    const port = Number(await started(/"listen":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"receiving sFlow"/));
+    const http = await started(/"listen":"(127\.0\.0\.1:\d+)"[^\n]*"msg":"serving \/health/);
     const replay = await hoptrace(['replay', '--rate', '5000', '--target', `127.0.0.1:${port}`, join(SFLOW, 'tcpdump-sflow-print-v6.pcap'), join(SFLOW, 'akvorado-icmpv4.pcap')]);
     expect(replay.code).toBe(0);
-    await new Promise((r) => setTimeout(r, 300)); // let the last datagrams reach the socket before the signal
+    // While serve holds the data directory, query goes through its HTTP API, with the same command.
+    const sql = 'SELECT count() AS datagrams, sum(samples) AS samples FROM sflow_datagrams';
+    let live: Run | undefined;
+    const deadline = Date.now() + 30_000;
+    do {
+      live = await hoptrace(['query', '--json', '--data', join(dir, 'data'), sql], { env: { HOPTRACE_HTTP__LISTEN: http } });
+      if (live.code === 0 && JSON.parse(live.stdout).datagrams === '26') break;
+      await new Promise((r) => setTimeout(r, 200));
+    } while (Date.now() < deadline);
+    expect(live.stderr).toBe('');
+    expect(JSON.parse(live.stdout)).toEqual({ datagrams: '26', samples: String(61 + 1) });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -2,14 +2,12 @@
 // one process only; while `hoptrace serve` holds it, the query goes to that service's local HTTP
 // API instead (POST /v1/query), so the same command works whether the service runs or not.
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { StoreError, UsageError } from '../../errors.js';
 import { openStore } from '../../service/open-store.js';
 import type { GlobalFlags, QueryFlags } from '../main.js';
 import { resolveWithDataDir } from '../resolve-config.js';
-
-/** ClickHouse's "another instance holds this directory" (CANNOT_OPEN_FILE on the status lock). */
-const LOCKED = /Cannot lock file|already running/i;
 
 export async function runQuery(sql: string | undefined, flags: QueryFlags, globals: GlobalFlags): Promise<void> {
   const text = await querySql(sql, flags.file);
@@ -44,15 +42,14 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
 }
 
 async function runOn(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
-  let store;
-  try {
-    store = await openStore(config);
-  } catch (error) {
-    if (config.store.kind === 'chdb' && error instanceof StoreError && LOCKED.test(error.message)) {
-      return viaService(config, sql, format, params);
+  // chDB prints its own complaint to stderr when the directory is locked: ask a running service first.
+  if (config.store.kind === 'chdb' && (await serviceHolds(config))) return viaService(config, sql, format, params);
+  const store = await openStore(config).catch((error: unknown) => {
+    if (config.store.kind === 'chdb' && error instanceof StoreError && error.code === 'unavailable') {
+      throw new StoreError('unavailable', `${error.message}. Is another hoptrace process using ${config.store.path}? Stop it, or query through its HTTP API (http.listen in its configuration).`, {}, { cause: error });
     }
     throw error;
-  }
+  });
   try {
     return await store.queryText(sql, format, params);
   } finally {
@@ -60,8 +57,25 @@ async function runOn(config: Config, sql: string, format: string, params: Record
   }
 }
 
+/** True when a hoptrace serve answers on http.listen and holds this data directory. */
+async function serviceHolds(config: Config): Promise<boolean> {
+  if (config.store.kind !== 'chdb' || !config.http.enabled) return false;
+  try {
+    const response = await fetch(`http://${localAddress(config.http.listen)}/health`, { signal: AbortSignal.timeout(1000) });
+    const health = (await response.json()) as { store?: { kind?: string; path?: string } | null };
+    return health.store?.kind === 'chdb' && health.store.path === resolve(config.store.path);
+  } catch (error) {
+    if (error instanceof Error) return false; // nothing (or something else) listens there: open the directory ourselves
+    throw error;
+  }
+}
+
+function localAddress(listen: string): string {
+  return listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
+}
+
 async function viaService(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
-  const url = `http://${config.http.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/v1/query`;
+  const url = `http://${localAddress(config.http.listen)}/v1/query`;
   let response: Response;
   try {
     response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, format, params }) });
