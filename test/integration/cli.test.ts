@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const SFLOW = fileURLToPath(new URL('../../../shared/testdata/sflow/', import.meta.url));
@@ -101,6 +101,7 @@ describe('hoptrace CLI', () => {
     });
     let log = '';
     child.stderr.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    onTestFinished(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
     const started = (pattern: RegExp): Promise<string> => new Promise<string>((resolve, reject) => {
       const deadline = setTimeout(() => reject(new Error(`serve did not start:\n${log}`)), 60_000);
       const check = (): void => {
