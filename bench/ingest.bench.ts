@@ -429,7 +429,7 @@ function contiguous(steps: readonly Step[]): number {
   for (const rate of [...byRate.keys()].sort((a, b) => a - b)) {
     const r = byRate.get(rate);
     if (r === undefined || !r.pass) break;
-    top = r.offered;
+    top = Math.max(top, r.offered);
   }
   return top;
 }
