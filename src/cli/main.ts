@@ -29,6 +29,7 @@ export function buildProgram(): Command {
     .option('--no-http', 'do not start the HTTP server')
     .option('-d, --data <dir>', 'embedded store directory (default ./data)')
     .option('--receive-buffer <bytes>', 'UDP socket receive buffer in bytes (default 4194304)', positiveInt)
+    .addOption(new Option('--receiver <kind>', 'UDP receive loop: dgram (Node) or native (recvmmsg thread)').choices(['dgram', 'native']))
     .addHelpText('after', `
 Examples:
   $ hoptrace serve                               # UDP 6343, data in ./data, http://127.0.0.1:8080/metrics
@@ -137,7 +138,7 @@ Examples:
 }
 
 export interface GlobalFlags { config?: string; logLevel?: string }
-export interface ServeFlags { listen?: string; http?: string | false; data?: string; receiveBuffer?: number }
+export interface ServeFlags { listen?: string; http?: string | false; data?: string; receiveBuffer?: number; receiver?: string }
 export interface CollectorFlags { listen?: string; http?: string | false; brokers?: string; receiveBuffer?: number }
 export interface DecodeFlags { port?: number; text?: boolean; summary?: boolean; json?: boolean; packet: boolean }
 export interface ReplayFlags { target: string; rate?: number; asFastAsPossible?: boolean; loop: number; port?: number; json?: boolean }

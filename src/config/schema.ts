@@ -51,6 +51,10 @@ export const Config = z.strictObject({
         .min(65_536)
         .default(4 * 1024 * 1024)
         .describe('socket receive buffer in bytes (SO_RCVBUF); the kernel caps it at net.core.rmem_max'),
+      receiver: z
+        .enum(['dgram', 'native'])
+        .default('dgram')
+        .describe('dgram: Node sockets (~50-150 k datagrams/s); native: a recvmmsg thread (250 k/s+, Linux, built by npm ci; see docs/configuration.md)'),
       queueDatagrams: z
         .number()
         .int()

@@ -132,12 +132,14 @@ async function createReceiver(config: Config, bus: Bus, log: Logger): Promise<Re
   const onBufferShort = (requested: number, granted: number): void => {
     log.warn({ requested, granted }, `UDP receive buffer is ${granted} bytes, not the ${requested} configured: raise net.core.rmem_max (sysctl -w net.core.rmem_max=${requested}) or bursts will be dropped by the kernel`);
   };
-  const { NativeUdpReceiver } = await import('../collector/native-receiver.js');
-  const native = NativeUdpReceiver.available();
-  if (native.ok) {
-    return new NativeUdpReceiver({ listen: config.collector.listen, receiveBuffer: config.collector.receiveBuffer, bus, onBufferShort });
+  if (config.collector.receiver === 'native') {
+    const { NativeUdpReceiver } = await import('../collector/native-receiver.js');
+    const native = NativeUdpReceiver.available();
+    if (native.ok) {
+      return new NativeUdpReceiver({ listen: config.collector.listen, receiveBuffer: config.collector.receiveBuffer, bus, onBufferShort });
+    }
+    log.warn({ reason: native.reason }, 'native UDP receiver unavailable: using Node dgram (about 50-150 k datagrams/s)');
   }
-  log.warn({ reason: native.reason }, 'native UDP receiver unavailable: using Node dgram (about 150 k datagrams/s at most)');
   return new UdpReceiver({ listen: config.collector.listen, receiveBuffer: config.collector.receiveBuffer, bus, onBufferShort });
 }
 

@@ -24,7 +24,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-describe('hoptrace serve (embedded: memory bus + chDB)', () => {
+describe.each(['dgram', 'native'] as const)('hoptrace serve (embedded: memory bus + chDB), %s receiver', (receiver) => {
   let dir: string;
   let service: RunningService;
   let expectedFlows = 0;
@@ -38,7 +38,7 @@ describe('hoptrace serve (embedded: memory bus + chDB)', () => {
     dir = mkdtempSync(join(tmpdir(), 'hoptrace-serve-'));
     const config = loadConfig({
       flags: {
-        collector: { listen: '127.0.0.1:0' },
+        collector: { listen: '127.0.0.1:0', receiver },
         http: { listen: '127.0.0.1:0' },
         store: { kind: 'chdb', path: join(dir, 'data') },
         pipeline: { batchInterval: '200ms' },

@@ -10,6 +10,7 @@ export async function runServe(flags: ServeFlags, globals: GlobalFlags): Promise
   const config = resolveWithDataDir(globals, flagTree([
     ['collector.listen', flags.listen],
     ['collector.receiveBuffer', flags.receiveBuffer],
+    ['collector.receiver', flags.receiver],
     ['http.listen', typeof flags.http === 'string' ? flags.http : undefined],
     ['http.enabled', flags.http === false ? false : undefined],
   ]), flags.data);
