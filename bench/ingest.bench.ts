@@ -298,7 +298,7 @@ async function startServe(dataDir: string): Promise<Serve> {
     await sleep(250);
   }
   const logText = [...child.lines, ...child.stderr].join('\n');
-  const receiver = /native UDP receiver unavailable/.test(logText) ? 'Node dgram' : 'native';
+  const receiver = /"receiver":"native"/.test(logText) ? 'native' : 'Node dgram';
   return {
     child,
     httpPort,

@@ -62,7 +62,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
 
   const receiver = await createReceiver(config, bus, log);
   const bound = await receiver.start();
-  log.info({ listen: `${bound.address}:${bound.port}`, receiveBuffer: bound.receiveBuffer }, 'receiving sFlow');
+  log.info({ listen: `${bound.address}:${bound.port}`, receiveBuffer: bound.receiveBuffer, receiver: receiver instanceof UdpReceiver ? 'dgram' : 'native' }, 'receiving sFlow');
   registerReceiverMetrics(metrics, receiver, bus);
 
   let httpPort: number | undefined;
