@@ -21,7 +21,7 @@
 // swept when the next lab is created.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { access, constants } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -117,17 +117,34 @@ export function findCommand(command: string): string | undefined {
 export interface LabOptions {
   /** Keep namespaces, daemons and files after teardown (debugging a lab by hand). */
   keep?: boolean;
+  /**
+   * A lab that outlives this process (`npm run lab up`): named by the caller (so the sweep of dead
+   * test processes' labs never matches it), daemons detached in their own session with stderr to a
+   * file in their host dir, no exit or signal hook. Whoever creates it records what to end later.
+   */
+  persistent?: PersistentLabNames;
+}
+
+export interface PersistentLabNames {
+  /** Namespace and temp-dir prefix, [a-z0-9-], not of the form ht-<digits>-<digits>. */
+  id: string;
+  /** Root-namespace link prefix (the management bridge; host links add h<k>), at most 11 characters, not ht<digits>l<digits>. */
+  linkPrefix: string;
 }
 
 /** Creates an empty lab: its temp dir and its management bridge (with the collector address) in the root namespace. */
 export async function createLab(options: LabOptions = {}): Promise<Lab> {
   await sweepStaleLabs();
   const n = labCounter++;
-  const id = `ht-${process.pid}-${n}`;
+  const persistent = options.persistent;
+  if (persistent !== undefined) checkPersistentNames(persistent);
+  const id = persistent?.id ?? `ht-${process.pid}-${n}`;
   const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${id}-`));
-  const lab = new Lab(id, n, dir, options.keep === true);
-  liveLabs.add(lab);
-  installExitHook();
+  const lab = new Lab(id, n, dir, options.keep === true, persistent?.linkPrefix);
+  if (persistent === undefined) {
+    liveLabs.add(lab);
+    installExitHook();
+  }
   try {
     await lab.setUpManagement();
   } catch (error) {
@@ -163,16 +180,23 @@ export class Lab {
   /** Every namespace this lab created (hosts first), deleted in reverse order. */
   readonly namespaces: string[] = [];
   readonly collectors: SflowCollector[] = [];
+  /** True for a lab made with `persistent`: detached daemons, no exit hook. */
+  readonly persistent: boolean;
+  /** Root-namespace links are named from this prefix (the bridge is the prefix itself). */
+  readonly linkPrefix: string;
   readonly #n: number;
   #block = -1;
+  #hostSlots = 0;
   #tornDown = false;
 
-  constructor(id: string, n: number, dir: string, keep: boolean) {
+  constructor(id: string, n: number, dir: string, keep: boolean, linkPrefix?: string) {
     this.id = id;
     this.dir = dir;
     this.keep = keep;
     this.#n = n;
-    this.mgmtBridge = rootLinkName(n, 'b', 0);
+    this.persistent = linkPrefix !== undefined;
+    this.linkPrefix = linkPrefix ?? `ht${process.pid}l${n}`;
+    this.mgmtBridge = rootLinkName(this.linkPrefix, 'b', 0);
   }
 
   /** @internal createLab's second half: a free /28 and the root-side bridge holding its first address. */
@@ -210,12 +234,14 @@ export class Lab {
   /** A host: a namespace with mgmt0 on the management network and its own ovsdb-server + ovs-vswitchd. */
   async addHost(label: string): Promise<OvsHost> {
     this.#assertOpen();
-    const k = this.hosts.length;
+    // Slots are taken before the first await, so hosts can be added concurrently.
+    const k = this.#hostSlots;
     if (k >= MAX_HOSTS_PER_LAB) throw new Error(`lab ${this.id}: at most ${MAX_HOSTS_PER_LAB} hosts`);
+    this.#hostSlots++;
     const netns = await this.addNamespace(label);
     const mgmtAddress = `${MGMT_PREFIX}.${this.#block * 16 + 2 + k}`;
     await addVeth(
-      { netns: null, name: rootLinkName(this.#n, 'h', k), master: this.mgmtBridge },
+      { netns: null, name: rootLinkName(this.linkPrefix, 'h', k), master: this.mgmtBridge },
       { netns, name: MGMT_DEVICE, addresses: [`${mgmtAddress}/${MGMT_PREFIX_LENGTH}`] },
     );
     const host = new OvsHost(this, label, netns, join(this.dir, checkLabel(label)), mgmtAddress);
@@ -289,7 +315,7 @@ export class Lab {
     for (const name of [...this.namespaces].reverse()) await attempt(() => deleteNetns(name));
     await attempt(async () => {
       const out = await run(null, ['ip', '-o', 'link', 'show']);
-      for (const name of rootLinksOf(out, this.#n)) {
+      for (const name of rootLinksOf(out, this.linkPrefix)) {
         await exec(null, ['ip', 'link', 'delete', name], { okCodes: [0, 1] }); // 1: gone with its peer meanwhile
       }
     });
@@ -419,10 +445,18 @@ export class OvsHost {
   }
 
   async #spawnDaemon(name: Daemon['name'], args: string[], control: string): Promise<void> {
+    // A persistent lab's daemons run in their own session with stderr in a file: they outlive us.
+    const stderrFile = join(this.dir, `${name}.stderr`);
+    const stderrFd = this.lab.persistent ? openSync(stderrFile, 'a') : undefined;
     const child = spawn('ip', ['netns', 'exec', this.netns, name, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'ignore', stderrFd ?? 'pipe'],
       env: { ...process.env, ...this.env },
+      detached: stderrFd !== undefined,
     });
+    if (stderrFd !== undefined) {
+      closeSync(stderrFd);
+      child.unref();
+    }
     let tail = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -444,7 +478,7 @@ export class OvsHost {
           resolve();
         });
       }),
-      stderr: () => tail,
+      stderr: () => (stderrFd === undefined ? tail : readIfExists(stderrFile).slice(-4096)),
     };
     this.daemons.push(daemon);
     // `ip netns exec` execs the daemon in place: the child's pid is the daemon's.
@@ -843,24 +877,32 @@ function ipv4Checksum(header: Buffer): number {
 
 // ---------- names, addresses, stale labs ----------
 
-/** Root-namespace link names are global on the machine: ht<pid>l<lab><kind><k>, at most 15 characters. */
-function rootLinkName(lab: number, kind: 'b' | 'h', k: number): string {
-  const name = kind === 'b' ? `ht${process.pid}l${lab}` : `ht${process.pid}l${lab}h${k}`;
+/** Root-namespace link names are global on the machine: ht<pid>l<lab> (the bridge), then h<k>, at most 15 characters. */
+function rootLinkName(prefix: string, kind: 'b' | 'h', k: number): string {
+  const name = kind === 'b' ? prefix : `${prefix}h${k}`;
   if (name.length > IFNAMSIZ) throw new Error(`interface name ${name} is longer than ${IFNAMSIZ} characters`);
   return name;
 }
 
-function rootLinksOf(ipLinkOutput: string, lab: number): string[] {
-  const pid = process.pid;
+function rootLinksOf(ipLinkOutput: string, prefix: string): string[] {
   const names: string[] = [];
   for (const line of ipLinkOutput.split('\n')) {
     const match = /^\d+: ([^:@\s]+)/.exec(line);
     const name = match?.[1];
     if (name === undefined) continue;
-    if (name === `ht${pid}l${lab}` || name.startsWith(`ht${pid}l${lab}h`)) names.push(name);
+    if (name === prefix || (name.startsWith(`${prefix}h`) && /^\d+$/.test(name.slice(prefix.length + 1)))) names.push(name);
   }
   // veth ends first, the bridge last.
   return names.sort((a, b) => b.length - a.length);
+}
+
+function checkPersistentNames(names: PersistentLabNames): void {
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(names.id) || LAB_NAME.test(names.id)) {
+    throw new Error(`persistent lab id ${JSON.stringify(names.id)}: use [a-z0-9-], at most 31 characters, not ht-<pid>-<n> (the sweep of dead test processes' labs takes those)`);
+  }
+  if (!/^[a-z][a-z0-9]{0,10}$/.test(names.linkPrefix) || ROOT_LINK.test(names.linkPrefix)) {
+    throw new Error(`persistent lab link prefix ${JSON.stringify(names.linkPrefix)}: use [a-z0-9], at most 11 characters, not ht<pid>l<n>`);
+  }
 }
 
 function checkLabel(label: string): string {
