@@ -1,18 +1,23 @@
 // The Neutron ML2/OVS lab (test/lab): real frames cross GRE between lab hosts.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 import { createNeutronLab, type NeutronLab } from '../lab/neutron-lab.js';
 import { dhcpRequest, ping } from '../lab/traffic.js';
 
+const unavailable = await probeOvsLab();
+
 describe('neutron lab', () => {
   let lab: NeutronLab | undefined;
-  beforeAll(async (ctx) => {
-    await needService(ctx, 'ovs', probeOvsLab);
+  beforeAll(async () => {
+    if (unavailable !== undefined) return;
     lab = await createNeutronLab();
   });
   afterAll(async () => {
     await lab?.teardown();
+  });
+  beforeEach(async (ctx) => {
+    await needService(ctx, 'ovs', () => unavailable);
   });
 
   it('carries an instance ping to the qdhcp port over GRE, and DHCP', async () => {
