@@ -18,7 +18,7 @@
 //   management      198.51.100.x/28   from ovs-lab.ts (mgmt0 of each host, collector in the root ns)
 // The instances' MTU is 1458 (1500 less GRE over IPv4), as Neutron sets it for GRE networks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -64,7 +64,11 @@ export type HostLabel = 'compute1' | 'compute2' | 'network1';
 export interface NeutronLabOptions {
   /** 1 (compute1 + network1, default) or 2 (adds compute2 with a second instance). */
   computeHosts?: 1 | 2;
-  /** sFlow collector "address:port". Default: a UDP socket in this process on the lab's management address (lab.collector). */
+  /**
+   * sFlow collector "address:port", or ":port" for that port on the lab's management address (what
+   * a collector in the root namespace should bind, or 0.0.0.0). Default: a UDP socket in this
+   * process on the management address (lab.collector).
+   */
   collector?: string;
   /** sFlow sampling rate, 1 in N (default 1: every frame). */
   sampling?: number;
@@ -136,6 +140,8 @@ export interface NeutronLabLayout {
   labDir: string;
   /** This layer's dir (dnsmasq files, flow files). */
   stateDir: string;
+  /** Made for the CLI: outlives its process, ended from its state file. */
+  persistent: boolean;
   mgmt: { network: string; collectorAddress: string; bridge: string };
   sflow: { target: string; sampling: number; polling: number; header: number | undefined; agent: 'mgmt0' };
   network: { id: string; name: string; subnetId: string; cidr: string; gatewayIp: string; segmentationId: number; networkType: 'gre'; mtu: number };
@@ -226,6 +232,7 @@ class Builder {
       id: base.id,
       labDir: base.dir,
       stateDir,
+      persistent: options.persistent !== undefined,
       mgmt: { network: base.mgmtNetwork, collectorAddress: base.collectorAddress, bridge: base.mgmtBridge },
       sflow: { target: '', sampling: options.sampling ?? 1, polling: options.polling ?? 10, header: options.header, agent: 'mgmt0' },
       network: { id: netId, name: 'private', subnetId: neutronUuid(owner), cidr: TENANT.cidr, gatewayIp: TENANT.gatewayIp, segmentationId: SEGMENTATION_ID, networkType: 'gre', mtu: INSTANCE_MTU },
@@ -304,7 +311,10 @@ class Builder {
       return ns;
     });
     const hosts = await Promise.all(this.hostLabels.map((label) => base.addHost(label)));
-    for (const host of hosts) this.ovsHosts.set(host.label as HostLabel, host);
+    for (const host of hosts) {
+      this.ovsHosts.set(host.label as HostLabel, host);
+      linkDefaultControlSockets(host);
+    }
     layout.underlay.namespace = await underlayNs;
     mark('hosts');
 
@@ -312,7 +322,9 @@ class Builder {
       this.collector = await base.openCollector();
       layout.sflow.target = this.collector.target;
     } else {
-      layout.sflow.target = this.options.collector;
+      // ":6343" or "6343": that port on the lab's management address (the root side of mgmt0's network).
+      const port = /^:?(\d+)$/.exec(this.options.collector)?.[1];
+      layout.sflow.target = port === undefined ? this.options.collector : `${base.collectorAddress}:${port}`;
     }
 
     await Promise.all(hosts.map((host) => this.buildHost(host)));
@@ -502,6 +514,18 @@ class Builder {
     writeFileSync(join(dhcp.dir, 'dnsmasq.conf'), '');
     const child = await spawnDnsmasq(this.layout, this.options.persistent !== undefined);
     this.dnsmasq = child;
+  }
+}
+
+/**
+ * Plain `ovs-appctl CMD` (as sos and the agent run it) finds a daemon through OVS_RUNDIR/<name>.pid
+ * and OVS_RUNDIR/<name>.<pid>.ctl; the lab's daemons use fixed --unixctl paths, so link those names.
+ */
+function linkDefaultControlSockets(host: OvsHost): void {
+  for (const name of ['ovs-vswitchd', 'ovsdb-server']) {
+    const pid = readFileSync(join(host.dir, `${name}.pid`), 'utf8').trim();
+    const link = join(host.dir, `${name}.${pid}.ctl`);
+    if (!existsSync(link)) symlinkSync(join(host.dir, `${name}.ctl`), link);
   }
 }
 
