@@ -8,7 +8,7 @@
 // temporary directory beside its final place and renamed into it, so a reader never sees half of
 // one. Reading checks everything (a directory may come from a tarball someone sent).
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ParseError } from '../errors.js';
@@ -160,35 +160,53 @@ export async function readSnapshotDir(path: string): Promise<RawSnapshot> {
 }
 
 /**
- * Snapshot directories under `root`: root itself when it holds manifest.json, else
- * <root>/<host>/<stamp>/ and <root>/<stamp>/, oldest first per host. Temporary directories are skipped.
+ * Snapshot directories under `root`: root itself when it holds our manifest.json, else
+ * <root>/<host>/<stamp>/ and <root>/<stamp>/, oldest first per host. Temporary directories and
+ * other programs' manifest.json (sos has sos_reports/manifest.json) are skipped.
  */
 export async function findSnapshotDirs(root: string): Promise<string[]> {
-  if (await exists(join(root, MANIFEST_FILE))) return [root];
+  if (await isSnapshotDir(root)) return [root];
   const found: string[] = [];
   for (const level1 of await subdirectories(root)) {
     const dir1 = join(root, level1);
-    if (await exists(join(dir1, MANIFEST_FILE))) { found.push(dir1); continue; }
+    if (await isSnapshotDir(dir1)) { found.push(dir1); continue; }
     for (const level2 of await subdirectories(dir1)) {
       const dir2 = join(dir1, level2);
-      if (await exists(join(dir2, MANIFEST_FILE))) found.push(dir2);
+      if (await isSnapshotDir(dir2)) found.push(dir2);
     }
   }
   return found;
 }
 
-/** True when `path` looks like an agent snapshot tree (a manifest at depth 0-2 with our format). */
-export async function isSnapshotTree(path: string): Promise<boolean> {
-  const dirs = await findSnapshotDirs(path);
-  for (const dir of dirs.slice(0, 1)) {
-    const text = await readFile(join(dir, MANIFEST_FILE), 'utf8').catch(() => '');
-    if (text.includes(`"${MANIFEST_FORMAT}"`)) return true;
+/** The head of an agent manifest names its format; that is enough to tell it from other manifest.json files. */
+const MANIFEST_HEAD_BYTES = 4096;
+
+/** True when `dir` holds a manifest.json whose head names our format (the full check is readSnapshotDir's). */
+export async function isSnapshotDir(dir: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(join(dir, MANIFEST_FILE), 'r');
+  } catch (error) {
+    if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR') || isErrno(error, 'EISDIR')) return false;
+    throw error;
   }
-  return false;
+  try {
+    const buffer = Buffer.alloc(MANIFEST_HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, MANIFEST_HEAD_BYTES, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').includes(`"${MANIFEST_FORMAT}"`);
+  } finally {
+    await handle.close();
+  }
 }
 
 async function subdirectories(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) return [];
+    throw error;
+  }
   return entries.filter((e) => e.isDirectory() && !e.name.startsWith(TEMP_PREFIX)).map((e) => e.name).sort();
 }
 

@@ -1,0 +1,77 @@
+// hoptrace import PATH...: host snapshots from sosreports (extracted or tarballs, one per host or a
+// directory of several) and from agent snapshot trees. Prints per host what was found and what was
+// missing; writes the snapshots in the agent layout with --out. Inputs that fail are listed with
+// the reason; the others are imported anyway (exit 1 only when nothing could be imported).
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { writeSnapshotDir } from '../../snapshot/dir.js';
+import { importSnapshots, type ImportProblem, type ImportSummary } from '../../snapshot/import.js';
+import { toJson } from '../json.js';
+
+export interface ImportFlags {
+  out?: string;
+  store?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('import')
+    .description('Import host snapshots from sosreports (sos 4.x, extracted or .tar/.tar.gz/.tar.xz) and agent snapshot directories')
+    .argument('<paths...>', 'sosreport directories or tarballs, directories holding several, agent --out trees')
+    .option('--out <dir>', 'write the snapshots to DIR/<host>/<time>/ (the agent layout, docs/snapshots.md)')
+    .option('--store', 'store the snapshots (not available yet: use --out)')
+    .option('--json', 'print {summary, problems, written} as JSON')
+    .option('-v, --verbose', 'list the missing catalog ids per host, and the notes')
+    .addHelpText('after', `
+Examples:
+  $ hoptrace import sosreport-compute-1-2026-11-25-abcdef.tar.xz sosreport-net-1-2026-11-25-ghijkl.tar.xz
+  $ hoptrace import ./case-04711/ --out ./snapshots       # every sosreport found in the directory
+  $ hoptrace import --json /var/tmp/hoptrace-agent | jq '.summary[] | {host, missing}'`)
+    .action(async (paths: string[], flags: ImportFlags) => {
+      await runImport(paths, flags);
+    });
+}
+
+export async function runImport(paths: string[], flags: ImportFlags): Promise<void> {
+  if (flags.store === true) throw new UsageError('--store is not wired to the store yet: use --out DIR');
+  const tty = process.stderr.isTTY === true && flags.json !== true;
+  const result = await importSnapshots(paths, {
+    ...(tty ? { onProgress: ({ path, index, total }: { path: string; index: number; total: number }) => process.stderr.write(`\rimporting ${index + 1}/${total} ${path}\x1b[K`) } : {}),
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  const written: string[] = [];
+  if (flags.out !== undefined) {
+    for (const snapshot of result.snapshots) {
+      const { path, existed } = await writeSnapshotDir(flags.out, snapshot);
+      written.push(path);
+      if (existed) result.problems.push({ path, message: 'a snapshot of that host and time was there already: left as it was' });
+    }
+  }
+  if (flags.json === true) process.stdout.write(`${toJson({ summary: result.summary, problems: result.problems, written })}\n`);
+  else printTable(result.summary, result.problems, written, flags.verbose === true);
+  if (result.snapshots.length === 0) process.exitCode = 1;
+}
+
+function printTable(summary: readonly ImportSummary[], problems: readonly ImportProblem[], written: readonly string[], verbose: boolean): void {
+  const rows = summary.map((s) => [s.host, s.source, s.takenAt, String(s.outputs), String(s.bridges.length), String(s.namespaces.length), String(s.missing.length), s.path]);
+  const header = ['HOST', 'SOURCE', 'TAKEN AT', 'OUTPUTS', 'BRIDGES', 'NETNS', 'MISSING', 'FROM'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const out: string[] = [];
+  if (rows.length > 0) out.push(line(header), ...rows.map(line));
+  for (const s of summary) {
+    if (!verbose) continue;
+    out.push('', `${s.host} (${s.path}):`, `  bridges: ${s.bridges.join(' ') || '-'}`, `  namespaces: ${s.namespaces.join(' ') || '-'}`);
+    out.push(`  missing: ${s.missing.join(' ') || '-'}`);
+    for (const note of s.notes) out.push(`  note: ${note}`);
+  }
+  if (written.length > 0) out.push('', `wrote ${written.length} snapshot${written.length === 1 ? '' : 's'}`);
+  if (problems.length > 0) {
+    out.push('', `${problems.length} problem${problems.length === 1 ? '' : 's'}:`);
+    for (const p of problems) out.push(`  ${p.path}: ${p.message}`);
+  }
+  if (summary.length === 0) out.push('nothing imported');
+  process.stdout.write(`${out.join('\n')}\n`);
+}
