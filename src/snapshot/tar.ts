@@ -6,7 +6,7 @@
 // through one; after extracting, every symlink whose target leaves the tree is removed and
 // reported. tar runs through execFile with a fixed argument list.
 import { execFile } from 'node:child_process';
-import { lstat, readdir, readlink, unlink } from 'node:fs/promises';
+import { readdir, readlink, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ParseError } from '../errors.js';
 
@@ -89,10 +89,4 @@ function splitLines(text: string): string[] {
 /** True for a path whose name says tarball. */
 export function isTarball(path: string): boolean {
   return TARBALL.test(path);
-}
-
-/** Checks that `path` exists and is a regular file (not a link), for callers that got it from a user. */
-export async function isRegularFile(path: string): Promise<boolean> {
-  const info = await lstat(path);
-  return info.isFile();
 }
