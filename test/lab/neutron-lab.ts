@@ -160,6 +160,8 @@ export interface NeutronLabLayout {
 }
 
 export interface NeutronLab extends NeutronLabLayout {
+  /** The ovs-lab Lab underneath (addNamespace, addInstance, openCollector for extra parts). */
+  readonly base: Lab;
   /** The OVS host of a label (ovs-vsctl/ofctl/appctl bound to it). */
   ovs(label: HostLabel): OvsHost;
   host(label: HostLabel): LabHostLayout;
@@ -261,6 +263,7 @@ class Builder {
     const builder = this;
     let tornDown = false;
     const lab: NeutronLab = Object.assign(this.layout, {
+      base: builder.base,
       ovs: (label: HostLabel): OvsHost => {
         const host = builder.ovsHosts.get(label);
         if (host === undefined) throw new Error(`lab ${builder.layout.id}: no host ${label}`);
