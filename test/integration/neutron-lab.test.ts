@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { COMMANDS, sosPaths } from '../../src/hoststate/commands.js';
+import { decodeDatagram } from '../../src/sflow/datagram.js';
+import type { FlowSample, Packet } from '../../src/sflow/types.js';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 import { BREAK_SCENARIOS, breakLab, repairLab, type BreakScenario } from '../lab/break.js';
@@ -102,6 +104,31 @@ describe('neutron lab', () => {
       return l.hosts.every((h) => sources.has(h.mgmtAddress)) ? sources : undefined;
     });
     expect([...agents].sort()).toEqual(l.hosts.map((h) => h.mgmtAddress).sort());
+  });
+
+  it('exports the GRE leg on the receiver as DESIGN.md says: outer frame on br-phy, decapsulated frame with its key on br-tun', async () => {
+    const l = get();
+    const collector = l.collector;
+    if (collector === undefined) throw new Error('lab opened no collector');
+    const vm1 = l.instance('vm1');
+    const network1 = l.host('network1');
+    const isEcho = (p: Packet | null | undefined): boolean => p?.srcIp === vm1.ip && p.dstIp === l.dhcp.ip && p.icmpType === 8;
+    collector.clear();
+    expect((await reachable(vm1, l.dhcp.ip)).received).toBe(3);
+    const found = await collector.waitFor('network1 flow samples of the outer GRE frame and of the decapsulated frame', (datagrams) => {
+      const samples = datagrams
+        .filter((d) => d.source.address === network1.mgmtAddress)
+        .flatMap((d) => decodeDatagram(d.payload).samples)
+        .filter((s): s is FlowSample => s.kind === 'flow');
+      const packetOf = (s: FlowSample): Packet | null => s.records.find((r) => r.kind === 'sampled_header')?.packet ?? null;
+      const outer = samples.find((s) => {
+        const p = packetOf(s);
+        return p?.tunnel?.type === 'gre' && p.tunnel.id === l.network.segmentationId && p.srcIp === '192.0.2.11' && isEcho(p.inner);
+      });
+      const decapsulated = samples.find((s) => isEcho(packetOf(s)) && s.records.some((r) => r.kind === 'extended_vni_ingress' && r.vni === l.network.segmentationId));
+      return outer !== undefined && decapsulated !== undefined ? { outer, decapsulated } : undefined;
+    });
+    expect(found.outer.sourceIdIndex).not.toBe(found.decapsulated.sourceIdIndex); // two bridges: br-phy, then br-tun
   });
 
   it.for(BREAK_SCENARIOS.map((s) => [s] as const))('%s breaks the traffic it names, and repairs', async ([scenario]: readonly [BreakScenario], ctx) => {
