@@ -20,7 +20,8 @@
 //   info(handle)  -> { address, family, port, receiveBuffer, receiveBufferForced, kernelTimestamps,
 //                      threadNice }
 //   stats(handle) -> { received, bytes, batches, droppedBatches, droppedDatagrams, droppedBytes,
-//                      droppedNoBuffer, truncated, receiveErrors, allocations, lastErrno, threadCpuMs }
+//                      droppedNoBuffer, heldBuffers, heldLimit, copiedHeld, truncated, receiveErrors,
+//                      allocations, lastErrno, threadCpuMs }
 //   close(handle) -> stops and joins the thread, closes the socket; onClosed() runs once every
 //                    batch already queued has reached onBatch.
 //
@@ -28,6 +29,13 @@
 // (no copy); the buffer returns to the pool when the GC collects that Buffer (every envelope sliced
 // from it). Sparser batches are copied to an exact-size Buffer and their buffer reused at once.
 // `copy: true` copies every batch (measured slower: the JS thread then faults in fresh memory).
+//
+// At most max_buffers - spare_target buffers are lent to JS that way (held_limit); past it batches
+// are copied too, so the thread always has buffers that come back as soon as JS takes a batch. Without
+// that limit an overload stalled the receiver for good: a full bus pinned every buffer (65,536
+// envelopes = 256 batches of 256 = the whole 128 MiB pool), the thread then dropped every datagram
+// for want of a buffer, so JS received nothing, allocated nothing, and V8 never ran the GC that
+// would have given the buffers back once the bus had drained.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -100,12 +108,15 @@ struct rx {
   uint32_t max_buffers;
   uint32_t spare_target;                  // spare buffers the JS thread keeps: enough to fill the handoff queue
   int refill_requested;                   // the thread asked the JS thread for buffers
+  uint32_t held;                          // buffers lent to JS as external Buffers, not yet collected (JS thread writes)
+  uint32_t held_limit;                    // past it, batches are copied (see Memory above)
   int receive_buffer;                     // granted, as getsockopt reports it (twice the payload room)
   int receive_buffer_forced;
   // Counters: written by the receive thread, read by stats() on the main thread.
   uint64_t received, bytes, batches, dropped_batches, dropped_datagrams, dropped_bytes, truncated, receive_errors;
   uint64_t allocations;                   // batch buffers mapped
   uint64_t dropped_no_buffer;             // datagrams dropped because every buffer was in use
+  uint64_t copied_held;                   // batches copied because held reached held_limit (JS thread)
   int last_errno;
   // recvmmsg state (receive thread only).
   uint8_t *slots;
@@ -435,6 +446,7 @@ static void free_external(napi_env env, void *data, void *hint) {
   rx_t *rx = b->owner;
   int64_t ignored;
   if (env != NULL && !rx->tearing_down) napi_adjust_external_memory(env, -(int64_t)b->mapped, &ignored);
+  __atomic_sub_fetch(&rx->held, 1, __ATOMIC_RELAXED);
   batch_release(rx, b);
   rx_unref(rx);                            // the pool outlives the receiver while Buffers use it
 }
@@ -457,14 +469,18 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   if (!rx->closed) pool_refill(rx, rx->spare_target);
   napi_value buffer, count, undefined;
   uint32_t n = b->count;
-  if (rx->copy || b->used < b->capacity / 2) {
+  int held_full = __atomic_load_n(&rx->held, __ATOMIC_RELAXED) >= rx->held_limit;
+  if (rx->copy || b->used < b->capacity / 2 || held_full) {
+    if (held_full && !rx->copy && b->used >= b->capacity / 2) STAT_ADD(copied_held, 1);
     napi_status status = napi_create_buffer_copy(env, b->used, b->data, NULL, &buffer);
     batch_release(rx, b);
     if (status != napi_ok) return;
   } else {
     rx->refs++;
+    __atomic_add_fetch(&rx->held, 1, __ATOMIC_RELAXED);
     if (napi_create_external_buffer(env, b->used, b->data, free_external, b, &buffer) != napi_ok) {
       rx->refs--;
+      __atomic_sub_fetch(&rx->held, 1, __ATOMIC_RELAXED);
       batch_release(rx, b);
       return;
     }
@@ -652,6 +668,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   pthread_mutex_init(&rx->pool_lock, NULL);
   rx->max_buffers = max_buffers;
   rx->spare_target = max_pending + 4;
+  // What is not lent to JS stays for the thread: a handoff queue's worth and a few (a small pool: half).
+  rx->held_limit = max_buffers > rx->spare_target ? max_buffers - rx->spare_target : max_buffers / 2;
   rx->pool = pool;
   rx->receive_buffer = granted;
   rx->receive_buffer_forced = forced;
@@ -733,6 +751,9 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   set_number(env, out, "receiveErrors", (double)STAT_GET(receive_errors));
   set_number(env, out, "allocations", (double)STAT_GET(allocations));
   set_number(env, out, "droppedNoBuffer", (double)STAT_GET(dropped_no_buffer));
+  set_number(env, out, "heldBuffers", (double)__atomic_load_n(&rx->held, __ATOMIC_RELAXED));
+  set_number(env, out, "heldLimit", (double)rx->held_limit);
+  set_number(env, out, "copiedHeld", (double)STAT_GET(copied_held));
   set_number(env, out, "lastErrno", (double)__atomic_load_n(&rx->last_errno, __ATOMIC_RELAXED));
   double cpu_ms = rx->thread_cpu_ms;
   clockid_t clock;

@@ -9,6 +9,11 @@
 // (JS has not yet taken the earlier batches, or still holds every batch buffer: the addon drops
 // and counts) and the bus's (tryPublish returned false). The last two are summed in
 // stats.droppedQueueFull.
+//
+// Batch buffers lent to JS come back only through the GC; the addon lends at most heldLimit of them
+// and copies batches past that, so an overload that fills the bus cannot leave the thread without
+// buffers (it did once: every datagram then dropped as droppedNoBuffer, JS idle, no GC, no recovery).
+// health() reports a stalled handoff (datagrams arriving, none reaching JS) should it ever recur.
 import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { createRequire } from 'node:module';
@@ -58,6 +63,12 @@ export interface NativeStats {
   droppedBytes: number;
   /** Datagrams dropped because every batch buffer was still held by JS (bufferPoolBytes reached). */
   droppedNoBuffer: number;
+  /** Batch buffers lent to JS as external Buffers that the GC has not collected yet. */
+  heldBuffers: number;
+  /** The most lent at once (bufferPoolBytes / 512 KiB - maxPendingBatches - 4): past it batches are copied. */
+  heldLimit: number;
+  /** Batches copied (not lent) because heldBuffers had reached heldLimit. */
+  copiedHeld: number;
   /** Batch buffers mapped so far (each batchBytes). */
   allocations: number;
   /** Datagrams larger than the receive slot (cannot happen below 64 KiB). */
@@ -98,7 +109,9 @@ export interface NativeReceiverOptions extends ReceiverOptions {
   /**
    * Memory for batch buffers (default 128 MiB, in buffers of 512 KiB). A buffer handed to JS comes
    * back when the GC has collected every envelope sliced from it; at 200-300 k datagrams/s about
-   * 180 were mapped in all (90 MiB). When all are out, datagrams are dropped and counted
+   * 180 were mapped in all (90 MiB). At most all but maxPendingBatches + 4 of them are lent to JS
+   * (heldLimit, 188 by default): past that batches are copied, so that buffers always come back
+   * without waiting for the GC. When none is free, datagrams are dropped and counted
    * (droppedHandoff). maxPendingBatches + 4 spare buffers (34 MiB) are mapped at start().
    */
   bufferPoolBytes?: number;
@@ -115,6 +128,47 @@ export interface NativeReceiverOptions extends ReceiverOptions {
 }
 
 export type NativeAvailability = { ok: true } | { ok: false; reason: string };
+
+/** Whether datagrams still reach JS; `stalled` when they arrive but none did for a while. */
+export type ReceiverHealth = { status: 'ok' } | { status: 'stalled'; reason: string };
+
+/** How long datagrams may arrive with none reaching JS before health() says stalled. */
+export const STALL_MS = 5000;
+
+/**
+ * Tells a stalled handoff from a slow or idle one, from counts sampled at each health check:
+ * stalled when datagrams arrived since the previous check and none reached JS (published or
+ * dropped by the bus) for at least stallMs, counted from the first check that saw arrivals without
+ * delivery. An idle socket is never stalled; neither is a full bus (those datagrams reach JS).
+ */
+export class HandoffWatch {
+  readonly #stallMs: number;
+  #received = 0;
+  #reached = 0;
+  /** The check that first saw datagrams arrive with none delivered, since the last delivery. */
+  #since: number | undefined;
+
+  constructor(stallMs = STALL_MS) {
+    this.#stallMs = stallMs;
+  }
+
+  /** received: read from the socket so far; reached: delivered to JS so far; at: a monotonic ms clock. */
+  check(received: number, reached: number, at: number): ReceiverHealth {
+    const arrived = received - this.#received;
+    const delivered = reached > this.#reached;
+    this.#received = received;
+    this.#reached = reached;
+    if (delivered) {
+      this.#since = undefined;
+      return { status: 'ok' };
+    }
+    if (arrived <= 0) return { status: 'ok' };
+    this.#since ??= at;
+    if (at - this.#since < this.#stallMs) return { status: 'ok' };
+    const seconds = Math.round((at - this.#since) / 1000);
+    return { status: 'stalled', reason: `native UDP receiver: datagrams arriving (${arrived} since the last check) but none handed to JS for ${seconds} s` };
+  }
+}
 
 let loaded: { addon: UdpRxAddon } | { reason: string } | undefined;
 
@@ -162,6 +216,7 @@ export class NativeUdpReceiver {
   /** Payload bytes of the datagrams that reached JS. */
   #bytes = 0;
   #droppedBus = 0;
+  readonly #watch = new HandoffWatch();
   readonly #exporters = new Map<string, number>();
   // Exporter key caches: IPv4 (and IPv4-mapped IPv6) by the address as a u32, other IPv6 by text.
   readonly #ipv4Keys = new Map<number, string>();
@@ -233,6 +288,16 @@ export class NativeUdpReceiver {
       batches: native?.batches ?? 0,
       exporters: this.#exporters,
     };
+  }
+
+  /**
+   * `stalled` when datagrams keep arriving but none has reached JS for STALL_MS, judged between
+   * calls (call it at each /health): the collector then receives and drops everything.
+   */
+  health(): ReceiverHealth {
+    const native = this.nativeStats();
+    if (native === undefined) return { status: 'ok' };
+    return this.#watch.check(native.received, this.#published + this.#droppedBus, performance.now());
   }
 
   /** The receive thread's own counts (undefined before start). */
