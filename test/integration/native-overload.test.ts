@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TOPICS } from '../../src/bus/bus.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { NativeUdpReceiver } from '../../src/collector/native-receiver.js';
+import { HandoffWatch, NativeUdpReceiver } from '../../src/collector/native-receiver.js';
 import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
 import { needService } from '../support/services.js';
 
@@ -117,5 +117,31 @@ describe('NativeUdpReceiver after an overload', () => {
     expect(overloaded.heldBuffers).toBeLessThanOrEqual(overloaded.heldLimit);
     expect(overloaded.copiedHeld).toBeGreaterThan(0);
     expect(overloaded.droppedNoBuffer).toBe(0);
+  });
+});
+
+// The stall detector behind NativeUdpReceiver.health() (for /health), on counts alone.
+describe('HandoffWatch', () => {
+  it('says stalled only when datagrams keep arriving and none reached JS for stallMs', () => {
+    const watch = new HandoffWatch(5000);
+    expect(watch.check(0, 0, 0)).toEqual({ status: 'ok' }); // idle
+    expect(watch.check(100, 100, 1000)).toEqual({ status: 'ok' }); // delivering
+    expect(watch.check(300, 100, 2000)).toEqual({ status: 'ok' }); // arrivals, none delivered: from here
+    expect(watch.check(500, 100, 6999)).toEqual({ status: 'ok' }); // not yet 5 s
+    const stalled = watch.check(700, 100, 7000);
+    expect(stalled.status).toBe('stalled');
+    expect(stalled).toMatchObject({ reason: expect.stringContaining('none handed to JS for 5 s') });
+    expect(watch.check(900, 100, 9000).status).toBe('stalled');
+    expect(watch.check(900, 100, 10_000)).toEqual({ status: 'ok' }); // nothing arriving now
+    expect(watch.check(950, 100, 11_000).status).toBe('stalled'); // arriving again, still nothing delivered
+    expect(watch.check(1000, 101, 12_000)).toEqual({ status: 'ok' }); // delivered again: recovered
+    expect(watch.check(1200, 101, 13_000)).toEqual({ status: 'ok' }); // a new wait starts over
+    expect(watch.check(1400, 101, 17_999)).toEqual({ status: 'ok' });
+    expect(watch.check(1600, 101, 18_000).status).toBe('stalled');
+  });
+
+  it('never calls a full bus or a slow consumer stalled: those datagrams reach JS', () => {
+    const watch = new HandoffWatch(1000);
+    for (let t = 0; t <= 20_000; t += 500) expect(watch.check(t * 10, t * 9, t)).toEqual({ status: 'ok' });
   });
 });
