@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { COMMANDS, sosCommandFileName, sosPaths, type CommandSpec } from '../../src/hoststate/commands.js';
 import { exec } from '../support/netns.js';
-import { findCommand, type OvsHost } from '../support/ovs-lab.js';
+import { findCommand, OvsHost } from '../support/ovs-lab.js';
 import type { HostLabel, NeutronLabLayout } from './neutron-lab.js';
 
 /** The command line sos runs for a catalog entry (text output), given the entry's parameters; undefined when sos has none. */
@@ -83,8 +83,12 @@ export function sosSource(lab: NeutronLabLayout & { ovs(label: HostLabel): OvsHo
 
 const CONCURRENCY = 4;
 
-/** Writes the sos tree of one host under `dir` (dir is the sosreport root). */
-export async function sosTree(host: SosHostSource, dir: string): Promise<SosTreeResult> {
+/**
+ * Writes the sos tree of one host under `dir` (dir is the sosreport root). A bare OvsHost (a host
+ * of a plain ovs-lab Lab) owns no namespaces.
+ */
+export async function sosTree(source: SosHostSource | OvsHost, dir: string): Promise<SosTreeResult> {
+  const host: SosHostSource = source instanceof OvsHost ? { ovs: source, label: source.label, namespaces: [] } : source;
   const ovs = host.ovs;
   const result: SosTreeResult = { root: dir, written: [], skipped: [] };
   const bridges = (await ovs.exec(['ovs-vsctl', '-t', '5', 'list-br'], { env: ovs.env })).stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');

@@ -79,7 +79,7 @@ s.bind(68, '0.0.0.0', () => { s.setBroadcast(true); s.send(message(1, []), 67, '
  * One DHCP exchange (DISCOVER, OFFER, REQUEST, ACK) from the instance's MAC, broadcast on its eth0
  * (the instance keeps its static address; dnsmasq answers by MAC from its hostsfile).
  */
-export async function dhcpRequest(from: TrafficSource, timeoutMs = 4_000): Promise<DhcpResult> {
+export async function dhcpRequest(from: TrafficSource, timeoutMs = 8_000): Promise<DhcpResult> {
   const result = await exec(from.netns, [process.execPath, '-e', DHCP_CLIENT, from.mac, String(timeoutMs)], { timeoutMs: timeoutMs + 10_000 });
   return JSON.parse(result.stdout) as DhcpResult;
 }
