@@ -248,8 +248,7 @@ export class OvsdbClient {
       messages = this.#splitter.push(chunk);
     } catch (error) {
       if (!(error instanceof JsonStreamError)) throw error;
-      const code = error.message.startsWith('message over') ? 'overflow' : 'bad-format';
-      this.#fatal(new OvsdbError(code, error.message, { address: this.address }, { cause: error }));
+      this.#fatal(new OvsdbError(error.reason, error.message, { address: this.address }, { cause: error }));
       return;
     }
     for (const text of messages) {

@@ -33,6 +33,7 @@ describe('JsonStreamSplitter', () => {
   it('rejects bytes outside a message and messages over the limit', () => {
     expect(() => new JsonStreamSplitter(1000).push('{"a":1} x')).toThrow(JsonStreamError);
     expect(() => new JsonStreamSplitter(10).push('{"a":"0123456789"')).toThrow(/over 10 bytes/);
-    expect(new JsonStreamSplitter(10).push('{"a":"01234567890"}')).toHaveLength(1);
+    expect(() => new JsonStreamSplitter(10).push('{"a":"01234567890"}')).toThrow(/over 10 bytes/);
+    expect(new JsonStreamSplitter(10).push('{"a":"01"}')).toHaveLength(1);
   });
 });

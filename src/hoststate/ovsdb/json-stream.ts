@@ -5,6 +5,12 @@
 /** A stream that is not JSON-RPC (bytes outside an object) or a message over the size limit. */
 export class JsonStreamError extends Error {
   override readonly name = 'JsonStreamError';
+  /** `bad-format`: bytes outside a message; `overflow`: a message over the size limit. */
+  readonly reason: 'bad-format' | 'overflow';
+  constructor(reason: 'bad-format' | 'overflow', message: string) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 export class JsonStreamSplitter {
@@ -38,13 +44,14 @@ export class JsonStreamSplitter {
           start = i + 1;
           continue;
         }
-        if (c !== '{' && c !== '[') throw new JsonStreamError(`unexpected ${JSON.stringify(c)} between messages`);
+        if (c !== '{' && c !== '[') throw new JsonStreamError('bad-format', `unexpected ${JSON.stringify(c)} between messages`);
       }
       if (c === '"') this.#inString = true;
       else if (c === '{' || c === '[') this.#depth++;
       else if (c === '}' || c === ']') {
         this.#depth--;
         if (this.#depth === 0) {
+          if (i + 1 - start > this.#maxBytes) throw this.#overflow();
           messages.push(this.#buffer.slice(start, i + 1));
           start = i + 1;
         }
@@ -52,8 +59,12 @@ export class JsonStreamSplitter {
     }
     this.#buffer = this.#buffer.slice(start);
     this.#scanned = this.#buffer.length;
-    if (this.#buffer.length > this.#maxBytes) throw new JsonStreamError(`message over ${this.#maxBytes} bytes`);
+    if (this.#buffer.length > this.#maxBytes) throw this.#overflow();
     return messages;
+  }
+
+  #overflow(): JsonStreamError {
+    return new JsonStreamError('overflow', `message over ${this.#maxBytes} bytes`);
   }
 
   /** Characters of an unfinished message held. */
