@@ -125,7 +125,7 @@ async function breakCommand(scenario: string | undefined, options: { instance?: 
   } else {
     const info = await breakLab(lab, scenario, opt(options.instance));
     state.breaks.push({ scenario, instance: info.instance });
-    process.stdout.write(`${scenario}: ${info.change}\nbreaks: ${info.instance} ${info.breaks.kind === 'ping' ? `ping ${info.breaks.target}` : 'DHCP'}; undo with \`npm run lab break ${scenario} --repair\`\n`);
+    process.stdout.write(`${scenario}: ${info.change}\nbreaks: ${info.instance} ${info.breaks.kind === 'ping' ? `ping ${info.breaks.target}` : 'DHCP'}; undo with \`npm run lab break ${scenario} -- --repair${options.instance === undefined ? '' : ` --instance ${options.instance}`}\`\n`);
   }
   state.layout = layoutOf(lab); // dnsmasq pid may have changed
   writeState(state);
