@@ -6,7 +6,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OvsdbClient } from '../../src/hoststate/ovsdb/client.js';
+import { OvsdbChangeSource } from '../../src/hoststate/ovsdb/change-source.js';
+import { OvsdbClient, type OvsdbError } from '../../src/hoststate/ovsdb/client.js';
 import type { OvsdbTableUpdates } from '../../src/hoststate/ovsdb/monitor.js';
 import { watchOvsdb } from '../../src/hoststate/ovsdb/watch.js';
 import { JsonStreamSplitter } from '../../src/hoststate/ovsdb/json-stream.js';
@@ -146,5 +147,64 @@ describe('OvsdbClient against a scripted server', () => {
     await request(peer, 'list_dbs');
     peer.socket.destroy();
     await expect(pending).rejects.toMatchObject({ code: 'closed', retriable: true });
+  });
+
+  it('change source: reports changes as lines, reconnects after the server drops it, says so', async () => {
+    const before = peers.length;
+    const source = new OvsdbChangeSource({ address: `unix:${path}`, reconnectMs: [20] });
+    const seen: string[] = [];
+    source.start((what) => seen.push(what));
+    try {
+      const U = '5f1a3c1e-7d0b-4c8e-9a51-0f7e2b8c1d01';
+      const serveMonitor = async (peer: Peer, tag: number): Promise<void> => {
+        const sent = await request(peer, 'monitor');
+        peer.socket.write(JSON.stringify({ id: sent['id'], result: { Port: { [U]: { new: { name: 'tap1', tag } } } }, error: null }));
+      };
+      const first = await waitFor('the first connection', () => peers[before]);
+      await serveMonitor(first, 1);
+      await waitFor('the source to be connected', () => (source.connected ? true : undefined));
+      first.socket.write(JSON.stringify({ id: null, method: 'update', params: ['hoptrace', { Port: { [U]: { old: { tag: 1 }, new: { name: 'tap1', tag: 2 } } } }] }));
+      await waitFor('the change line', () => seen.find((l) => l === 'ovsdb Port: +0 ~1 -0'));
+      expect(source.state()?.value.ports[0]?.tag).toBe(2);
+      first.socket.destroy();
+      const second = await waitFor('the reconnection', () => peers[before + 1]);
+      await serveMonitor(second, 3);
+      await waitFor('the reconnected line', () => seen.find((l) => l === 'ovsdb reconnected'));
+      expect(source.state()?.value.ports[0]?.tag).toBe(3);
+      expect(seen).toEqual(['ovsdb Port: +0 ~1 -0', 'ovsdb reconnected']);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('change source: a server not there yet is reported once, then connected to when it comes', async () => {
+    const latePath = join(dir, 'late.sock');
+    const errors: OvsdbError[] = [];
+    const source = new OvsdbChangeSource({ address: `unix:${latePath}`, reconnectMs: [20], onError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    source.start((what) => seen.push(what));
+    const late = createServer((socket) => {
+      const splitter = new JsonStreamSplitter(1 << 20);
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        for (const text of splitter.push(chunk)) {
+          const m = JSON.parse(text) as { id: unknown; method: string };
+          if (m.method === 'monitor') socket.write(JSON.stringify({ id: m.id, result: {}, error: null }));
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    try {
+      await waitFor('the outage to be reported', () => errors[0]);
+      await new Promise<void>((resolve) => late.listen(latePath, resolve));
+      await waitFor('the source to connect', () => (source.connected ? true : undefined));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'unavailable' });
+      expect(seen).toEqual([]); // a first connection is no change: the agent snapshots at start anyway
+      expect(source.state()?.value.tables).toEqual(['Open_vSwitch', 'Bridge', 'Port', 'Interface', 'sFlow']);
+    } finally {
+      await source.close();
+      await new Promise<void>((resolve) => late.close(() => resolve()));
+    }
   });
 });

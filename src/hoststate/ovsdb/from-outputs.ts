@@ -19,6 +19,7 @@ export function outputSource(output: CommandOutput): string {
 export function buildOvsdbStateFromOutputs(outputs: readonly CommandOutput[]): Parsed<OvsdbState> {
   const issues: ParseIssue[] = [];
   const tables: OvsdbTables = new Map();
+  const sources = new Map<string, string>(); // table → the output it was read from
   const usable = outputs.filter((o) => {
     const ours = LIST_ID.test(o.id) || o.id === 'ovsdb-client.dump' || o.id === 'ovs-vsctl.show';
     if (ours && (o.exitCode !== 0 || o.error !== undefined)) {
@@ -35,16 +36,19 @@ export function buildOvsdbStateFromOutputs(outputs: readonly CommandOutput[]): P
     // A JSON list that could not be read at all is unknown, not empty (a text list cannot tell).
     if (vsctlListForm(output.stdout) === 'json' && parsed.value.size === 0 && parsed.issues.length > 0) continue;
     tables.set(canonicalTableName(table), parsed.value);
+    sources.set(canonicalTableName(table), outputSource(output));
   }
   for (const output of usable.filter((o) => o.id === 'ovsdb-client.dump')) {
     const parsed = parseOvsdbClientDump(output.stdout, outputSource(output));
     issues.push(...parsed.issues);
     for (const [name, rows] of parsed.value) {
       const table = canonicalTableName(name);
-      if (!tables.has(table) && (OVSDB_MODEL_TABLES as readonly string[]).includes(table)) tables.set(table, rows);
+      if (tables.has(table) || !(OVSDB_MODEL_TABLES as readonly string[]).includes(table)) continue;
+      tables.set(table, rows);
+      sources.set(table, outputSource(output));
     }
   }
-  const built = buildOvsdbState(tables);
+  const built = buildOvsdbState(tables, sources);
   issues.push(...built.issues);
   let state = built.value;
   for (const output of usable.filter((o) => o.id === 'ovs-vsctl.show')) {

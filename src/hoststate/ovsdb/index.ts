@@ -34,3 +34,5 @@ export type {
 } from './client.js';
 export { watchOvsdb } from './watch.js';
 export type { OvsdbChangeListener, OvsdbWatch, OvsdbWatchOptions } from './watch.js';
+export { describeChange, OvsdbChangeSource } from './change-source.js';
+export type { OvsdbChangeSourceOptions } from './change-source.js';

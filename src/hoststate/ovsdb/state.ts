@@ -171,10 +171,12 @@ const MODEL_SOURCE = 'ovsdb model';
 /**
  * The model of some tables (table names as the schema spells them; see canonicalTableName). Values
  * of the wrong type are reported and read as absent; references to rows not read are kept as UUIDs.
+ * `source` names where the rows came from in issues: one name, or one per table.
  */
-export function buildOvsdbState(tables: OvsdbTables, source = MODEL_SOURCE): Parsed<OvsdbState> {
+export function buildOvsdbState(tables: OvsdbTables, source: string | ReadonlyMap<string, string> = MODEL_SOURCE): Parsed<OvsdbState> {
   const issues: ParseIssue[] = [];
-  const read = new Reader(source, issues);
+  const sourceOf = (table: string): string => (typeof source === 'string' ? source : (source.get(table) ?? MODEL_SOURCE));
+  const read = new Reader(sourceOf, issues);
   const table = (name: OvsdbModelTable): OvsdbRows => tables.get(name) ?? new Map();
   const uuidName = (rows: OvsdbRows) => (uuid: string): string | undefined => {
     const name = rows.get(uuid)?.get('name');
@@ -275,7 +277,7 @@ export function buildOvsdbState(tables: OvsdbTables, source = MODEL_SOURCE): Par
   });
 
   const [system] = [...table('Open_vSwitch')];
-  if (table('Open_vSwitch').size > 1) issues.push({ source, line: 0, message: `${table('Open_vSwitch').size} Open_vSwitch rows: the first is used` });
+  if (table('Open_vSwitch').size > 1) issues.push({ source: sourceOf('Open_vSwitch'), line: 0, message: `${table('Open_vSwitch').size} Open_vSwitch rows: the first is used` });
   const systemIds = system === undefined ? undefined : stringMapOf(system[1].get('external_ids'));
   const at = `Open_vSwitch ${system?.[0] ?? ''}`;
   const byName = <T extends { name: string; uuid: string | null }>(a: T, b: T): number => compareText(a.name, b.name) || compareText(a.uuid ?? '', b.uuid ?? '');
@@ -324,10 +326,10 @@ function compareText(a: string, b: string): number {
 
 /** Column reads that report a value of the wrong type and read it as absent. */
 class Reader {
-  readonly #source: string;
+  readonly #sourceOf: (table: string) => string;
   readonly #issues: ParseIssue[];
-  constructor(source: string, issues: ParseIssue[]) {
-    this.#source = source;
+  constructor(sourceOf: (table: string) => string, issues: ParseIssue[]) {
+    this.#sourceOf = sourceOf;
     this.#issues = issues;
   }
 
@@ -336,19 +338,20 @@ class Reader {
     if (datum === undefined) return [];
     const atoms = atomsOf(datum);
     if (datum.kind === 'map' ? datum.pairs.length > 0 : !atoms.every(ok)) {
-      this.#report(`${at}: ${column} is not ${want}`);
+      this.#report(at, `${column} is not ${want}`);
       return [];
     }
     return atoms;
   }
 
-  #report(message: string): void {
-    this.#issues.push({ source: this.#source, line: 0, message });
+  /** `at` is "<table> <uuid>": the issue names the table's source and the row. */
+  #report(at: string, message: string): void {
+    this.#issues.push({ source: this.#sourceOf(at.split(' ')[0] ?? ''), line: 0, message: `${at}: ${message}` });
   }
 
   name(row: OvsdbColumns, at: string): string {
     const name = this.string(row, 'name', at);
-    if (name === null) this.#report(`${at}: no name`);
+    if (name === null) this.#report(at, 'no name');
     return name ?? '';
   }
 
@@ -376,7 +379,7 @@ class Reader {
   integerText(text: string | undefined, what: string, at: string): number | null {
     if (text === undefined || text === 'None') return null;
     if (/^-?\d+$/.test(text) && Number.isSafeInteger(Number(text))) return Number(text);
-    this.#report(`${at}: ${what} ${JSON.stringify(text)} is not an integer`);
+    this.#report(at, `${what} ${JSON.stringify(text)} is not an integer`);
     return null;
   }
 }
