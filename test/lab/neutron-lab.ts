@@ -190,7 +190,7 @@ export async function createNeutronLab(options: NeutronLabOptions = {}): Promise
   const stateDir = mkdtempSync(join(tmpdir(), `${STATE_DIR_PREFIX}${owner ?? options.persistent?.id ?? 'x'}-`));
   mark('createLab', t0);
   const handle = new Builder(base, stateDir, options, owner);
-  installExitHook();
+  if (owner !== undefined) installExitHook();
   try {
     await handle.build(timings);
   } catch (error) {
@@ -290,6 +290,7 @@ class Builder {
         }
         if (builder.options.keep !== true) rmSync(builder.stateDir, { recursive: true, force: true });
         liveLabs.delete(lab);
+        releaseSignalHooks();
         if (errors.length === 1) throw errors[0];
         if (errors.length > 1) throw new AggregateError(errors, `neutron lab ${builder.layout.id}: ${errors.length} teardown steps failed`);
       },
@@ -515,7 +516,8 @@ class Builder {
     writeFileSync(join(dhcp.dir, 'addn_hosts'), hosts.map((h) => `${h.ip}\thost-${h.ip.replaceAll('.', '-')}.openstacklocal host-${h.ip.replaceAll('.', '-')}\n`).join(''));
     writeFileSync(join(dhcp.dir, 'opts'), dnsmasqOpts(`subnet-${this.layout.network.subnetId}`, TENANT.gatewayIp, TENANT.dhcpIp));
     writeFileSync(join(dhcp.dir, 'dnsmasq.conf'), '');
-    const child = await spawnDnsmasq(this.layout, this.options.persistent !== undefined);
+    // A kept lab's dnsmasq outlives the process like its OVS daemons do.
+    const child = await spawnDnsmasq(this.layout, this.options.persistent !== undefined || this.options.keep === true);
     this.dnsmasq = child;
   }
 }
@@ -650,19 +652,42 @@ export function findInstance(layout: NeutronLabLayout, label: string): LabInstan
 
 const liveLabs = new Set<NeutronLab>();
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  // dnsmasq is the only process this layer starts; ovs-lab.ts ends its own daemons and namespaces.
-  process.on('exit', () => {
-    for (const [pid] of liveDnsmasq) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
+function killLiveDnsmasq(): void {
+  for (const [pid] of liveDnsmasq) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
     }
-  });
+  }
+  liveDnsmasq.clear();
+  for (const lab of liveLabs) if (!lab.persistent && !lab.base.keep) rmSync(lab.stateDir, { recursive: true, force: true });
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * dnsmasq is the only process this layer starts (ovs-lab.ts ends its own daemons and namespaces):
+ * it is killed at exit and on SIGTERM/SIGINT while test labs live. Like ovs-lab's hook, the signal
+ * is raised again once nobody else listens, so the process still ends by it.
+ */
+function onSignal(signal: NodeJS.Signals): void {
+  killLiveDnsmasq();
+  for (const s of SIGNALS) process.off(s, onSignal);
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+function installExitHook(): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', killLiveDnsmasq);
+  }
+  for (const signal of SIGNALS) if (!process.listeners(signal).includes(onSignal)) process.on(signal, onSignal);
+}
+
+function releaseSignalHooks(): void {
+  if (liveLabs.size > 0) return;
+  for (const signal of SIGNALS) process.off(signal, onSignal);
 }
 
 function processAlive(pid: number): boolean {
