@@ -12,6 +12,7 @@
 // so a bare word's type follows from its spelling and no schema is needed.
 //
 // Both become an OvsdbDatum: a set (a lone atom is a set of one, as RFC 7047 says) or a map.
+import { HoptraceError } from '../../errors.js';
 
 /** A reference to a row (RFC 7047 <uuid>). */
 export interface OvsdbUuid {
@@ -24,9 +25,12 @@ export type OvsdbDatum =
   | { kind: 'set'; atoms: OvsdbAtom[] }
   | { kind: 'map'; pairs: Array<[OvsdbAtom, OvsdbAtom]> };
 
-/** Why a value could not be read; the caller adds where. */
-export class DatumError extends Error {
+/** Why a value could not be read (code `bad-format`); the caller adds where (parsers make it a ParseIssue). */
+export class DatumError extends HoptraceError {
   override readonly name = 'DatumError';
+  constructor(message: string, options?: ErrorOptions) {
+    super('bad-format', message, options);
+  }
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,14 +1,15 @@
 // OVSDB's JSON-RPC stream (RFC 7047 §4, lib/jsonrpc.c): JSON objects back to back on a byte stream,
 // with no separator or length prefix. This cuts complete top-level values out of the text as it
 // arrives: it counts brackets outside strings and watches string escapes.
+import { HoptraceError } from '../../errors.js';
 
 /** A stream that is not JSON-RPC (bytes outside an object) or a message over the size limit. */
-export class JsonStreamError extends Error {
+export class JsonStreamError extends HoptraceError {
   override readonly name = 'JsonStreamError';
   /** `bad-format`: bytes outside a message; `overflow`: a message over the size limit. */
   readonly reason: 'bad-format' | 'overflow';
   constructor(reason: 'bad-format' | 'overflow', message: string) {
-    super(message);
+    super(reason, message);
     this.reason = reason;
   }
 }

@@ -42,8 +42,13 @@ describe('parseVsctlShow on damaged input', () => {
     const at = lines.findIndex((l) => l.includes('options: {peer=patch-int}'));
     lines[at] = lines[at]?.replace('{peer=patch-int}', '{peer=patch-int') ?? '';
     lines.splice(3, 0, '      oddly indented: 1');
+    const tagAt = lines.findIndex((l) => l.trim() === 'tag: 1');
+    lines[tagAt] = lines[tagAt]?.replace('tag: 1', 'tag: one') ?? '';
     const parsed = parseVsctlShow(lines.join('\n'), 'show');
-    expect(parsed.issues.map((i) => i.line)).toEqual([4, at + 2]);
+    expect(parsed.issues.map((i) => [i.line, i.message])).toEqual(
+      [[4, 'line does not fit the outline here'], [tagAt + 1, 'expected integers'], [at + 2, 'missing "}" (value cut short?)']].sort((a, b) => Number(a[0]) - Number(b[0])),
+    );
+    expect(parsed.value.bridges.find((b) => b.name === 'br-int')?.ports.find((p) => p.name === 'tap1')?.tag).toBeNull();
     expect(parsed.value.bridges.map((b) => b.name)).toEqual(['br-ex', 'br-int', 'br-tun']);
   });
 

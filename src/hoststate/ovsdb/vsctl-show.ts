@@ -118,9 +118,11 @@ export function parseVsctlShow(text: string, source: string): Parsed<OvsShow> {
         iface = { name, type: '', options: {}, error: null, bfdStatus: {} };
         port.interfaces.push(iface);
       } else if (level === 3 && port !== undefined && pair?.[1] === 'tag') {
-        port.tag = Number(single(parseTextDatum(pair[2] ?? ''), 'an integer', true));
+        port.tag = integers(parseTextDatum(pair[2] ?? ''))[0] ?? null;
       } else if (level === 3 && port !== undefined && pair?.[1] === 'trunks') {
-        port.trunks = atomsOf(parseTextDatum(pair[2] ?? '')).map(Number).sort((a, b) => a - b);
+        port.trunks = integers(parseTextDatum(pair[2] ?? '')).sort((a, b) => a - b);
+      } else if (level === 3 && port !== undefined && pair !== null) {
+        report(`unknown port column ${pair[1]}`);
       } else if (level === 4 && iface !== undefined && pair !== null) {
         const datum = parseTextDatum(pair[2] ?? '');
         if (pair[1] === 'type') iface.type = single(datum, 'a string');
@@ -146,6 +148,13 @@ export function parseVsctlShow(text: string, source: string): Parsed<OvsShow> {
     for (const p of b.ports) p.interfaces.sort(byName);
   }
   return { value: show, issues };
+}
+
+/** The integers of a set, or a DatumError. */
+function integers(datum: OvsdbDatum): number[] {
+  const atoms = atomsOf(datum);
+  if (datum.kind !== 'set' || !atoms.every((a): a is number => Number.isSafeInteger(a))) throw new DatumError('expected integers');
+  return atoms;
 }
 
 /** The one atom of a datum as text; `anyType` allows numbers and booleans. */
