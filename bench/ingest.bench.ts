@@ -70,25 +70,27 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
     const fastSeconds = quick ? 2 : 3;
     const series: Series[] = [];
 
-    const baseline: Series = { name: 'C recvmmsg baseline (udp-count)', peer: true, steps: [] };
-    series.push(baseline);
-    await stepRates(fastRates, fastSeconds, baseline, log, (rate, count) => baselineStep(tools, rate, count));
+    if (options.wholeOnly !== true) {
+      const baseline: Series = { name: 'C recvmmsg baseline (udp-count)', peer: true, steps: [] };
+      series.push(baseline);
+      await stepRates(fastRates, fastSeconds, baseline, log, (rate, count) => baselineStep(tools, rate, count));
 
-    const native = await loadNativeReceiver();
-    const nativeSeries: Series = { name: 'receive stage, native recvmmsg receiver', peer: false, steps: [] };
-    series.push(nativeSeries);
-    if (native.ok) await receiveStageSeries(tools, 'native', fastRates, fastSeconds, nativeSeries, log);
-    else {
-      nativeSeries.skipped = `not measured: ${native.reason}`;
-      log(`ingest: native receiver skipped: ${native.reason}`);
+      const native = await loadNativeReceiver();
+      const nativeSeries: Series = { name: 'receive stage, native recvmmsg receiver', peer: false, steps: [] };
+      series.push(nativeSeries);
+      if (native.ok) await receiveStageSeries(tools, 'native', fastRates, fastSeconds, nativeSeries, log);
+      else {
+        nativeSeries.skipped = `not measured: ${native.reason}`;
+        log(`ingest: native receiver skipped: ${native.reason}`);
+      }
+      const dgramSeries: Series = { name: 'receive stage, Node dgram receiver', peer: false, steps: [] };
+      series.push(dgramSeries);
+      await receiveStageSeries(tools, 'dgram', fastRates, fastSeconds, dgramSeries, log);
     }
-    const dgramSeries: Series = { name: 'receive stage, Node dgram receiver', peer: false, steps: [] };
-    series.push(dgramSeries);
-    await receiveStageSeries(tools, 'dgram', fastRates, fastSeconds, dgramSeries, log);
 
     const servePath = join(options.tmp, 'serve-data');
     mkdirSync(servePath, { recursive: true });
-    const serve = await startServe(servePath);
+    const serve = await startServe(servePath, options.receiver);
     let overload: Overload | undefined;
     let serveCpu: ServeCpu | undefined;
     const wholeSeries: Series = { name: `whole path, hoptrace serve (${serve.receiver} receiver)`, peer: false, steps: [] };
@@ -96,7 +98,7 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
     try {
       await blast(tools, serve.udpPort, 20_000, 5_000); // warm-up, not counted
       await settle(serve.health, (h) => [h.collector.received, h.pipeline?.datagrams ?? 0], (h) => h.bus.queued === 0, 250);
-      const wholeRates = quick ? [5_000, 10_000, 20_000] : [5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000];
+      const wholeRates = options.wholeRates ?? (quick ? [5_000, 10_000, 20_000] : [5_000, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000]);
       const threads0 = threadCpuSeconds(serve.child.pid);
       const cpu0 = processCpuSeconds(serve.child.pid) ?? 0;
       const health0 = await serve.health();
@@ -111,7 +113,7 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
       log(`ingest: serve CPU over the whole-path steps: ${serveCpu.totalS.toFixed(1)} s for ${fmt(serveCpu.datagrams)} datagrams (${serveCpu.threads.map(([n, s]) => `${n} ${s.toFixed(1)}`).join(', ')})`);
       const sustained = best(wholeSeries.steps);
       const base = sustained?.offered ?? Math.max(1000, ...wholeSeries.steps.map((s) => s.handledWhileSending));
-      overload = await overloadServe(tools, serve, base, quick, log);
+      if (options.noOverload !== true) overload = await overloadServe(tools, serve, base, quick, log);
     } finally {
       await serve.stop();
     }
@@ -274,11 +276,11 @@ interface Serve {
   stop(): Promise<void>;
 }
 
-async function startServe(dataDir: string): Promise<Serve> {
+async function startServe(dataDir: string, receiverKind: 'native' | 'dgram' | undefined): Promise<Serve> {
   const udpPort = await freeUdpPort();
   const httpPort = await freeTcpPort();
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const child = new Child(process.execPath, [main, 'serve', '--listen', `127.0.0.1:${udpPort}`, '--http', `127.0.0.1:${httpPort}`, '--data', dataDir, '--log-level', 'info'], {
+  const child = new Child(process.execPath, [main, 'serve', '--listen', `127.0.0.1:${udpPort}`, '--http', `127.0.0.1:${httpPort}`, '--data', dataDir, '--log-level', 'info', ...(receiverKind === undefined ? [] : ['--receiver', receiverKind])], {
     env: { ...process.env, HOPTRACE_LOG__FORMAT: 'json' },
   });
   const health = async (): Promise<Health> => {

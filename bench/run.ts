@@ -25,12 +25,19 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'whole-only': { type: 'boolean', default: false },
+      'whole-rates': { type: 'string' },
+      receiver: { type: 'string' },
+      'no-overload': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]\n');
+    process.stdout.write(
+      'usage: npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]\n' +
+        '  ingest only: [--whole-only] (hoptrace serve alone) [--whole-rates 10000,20000,...] [--receiver native|dgram] [--no-overload]\n',
+    );
     return;
   }
   const only = values.only === undefined ? [...CASES] : values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -50,7 +57,26 @@ async function main(): Promise<void> {
     process.stdout.write(`${line}\n`);
   };
   log(`machine: ${machine.nproc} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; node ${machine.node}, tshark ${machine.tshark}, ${machine.sfacctd}, chdb ${machine.chdb}; load ${loadAverage()}`);
-  const options: BenchOptions = { quick: values.quick, tmp, log };
+  if (values.receiver !== undefined && values.receiver !== 'native' && values.receiver !== 'dgram') {
+    process.stderr.write(`bench: --receiver is native or dgram, not ${JSON.stringify(values.receiver)}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const wholeRates = values['whole-rates']?.split(',').map((r) => Number(r.trim()));
+  if (wholeRates !== undefined && wholeRates.some((r) => !Number.isInteger(r) || r <= 0)) {
+    process.stderr.write(`bench: --whole-rates takes positive integers, comma-separated\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const options: BenchOptions = {
+    quick: values.quick,
+    tmp,
+    log,
+    wholeOnly: values['whole-only'],
+    noOverload: values['no-overload'],
+    ...(wholeRates !== undefined ? { wholeRates } : {}),
+    ...(values.receiver !== undefined ? { receiver: values.receiver } : {}),
+  };
   const reports: CaseReport[] = [];
   const failures: string[] = [];
   try {

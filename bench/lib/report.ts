@@ -14,6 +14,14 @@ export interface BenchOptions {
   /** Where temporary files (peer output, data directories) go; removed by run.ts. */
   tmp: string;
   log: (line: string) => void;
+  /** Ingest case: only the whole-path series (hoptrace serve), no baseline or receive-stage series. */
+  wholeOnly?: boolean;
+  /** Ingest case: the whole-path rates to step through instead of the default ones. */
+  wholeRates?: readonly number[];
+  /** Ingest case: the UDP receiver hoptrace serve runs (its default when not set). */
+  receiver?: 'native' | 'dgram';
+  /** Ingest case: leave out the 10x overload (memory) measurement. */
+  noOverload?: boolean;
 }
 
 /** 1234567 -> "1,234,567"; fractions kept to `digits`. */

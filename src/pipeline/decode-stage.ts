@@ -28,6 +28,11 @@ export interface DecodeStageOptions {
   maxBatch: number;
   /** Longest wait for a batch to fill. */
   lingerMs: number;
+  /**
+   * Datagrams per store insert (default: the whole batch). Smaller than maxBatch, the batch is
+   * written in chunks and the next chunk is decoded while the previous one is written.
+   */
+  chunkDatagrams?: number;
   keepRawDatagrams: boolean;
   clock?: () => number;
 }
@@ -45,14 +50,14 @@ export class DecodeStage {
   readonly #o: DecodeStageOptions;
   readonly #clock: () => number;
   readonly #throttle = new Throttle(5, 60_000);
-  readonly #rows: SflowRowBatch;
+  readonly #rows: readonly [SflowRowBatch, SflowRowBatch];
   #consumer: Consumer | undefined;
   readonly #status: DecodeStageStatus = { datagrams: 0, samples: 0, quarantined: 0, batches: 0, lastBatchAt: null, lastError: null };
 
   constructor(options: DecodeStageOptions) {
     this.#o = options;
     this.#clock = options.clock ?? Date.now;
-    this.#rows = new SflowRowBatch({ keepRawDatagrams: options.keepRawDatagrams });
+    this.#rows = [new SflowRowBatch({ keepRawDatagrams: options.keepRawDatagrams }), new SflowRowBatch({ keepRawDatagrams: options.keepRawDatagrams })];
   }
 
   start(): void {
@@ -71,11 +76,45 @@ export class DecodeStage {
     return { ...this.#status };
   }
 
-  /** Decodes a batch and writes it; resolves only when the store has it. */
+  /**
+   * Decodes a batch and writes it; resolves only when the store has all of it. A batch larger than
+   * `chunkDatagrams` is written in chunks, pipelined: the next chunk is decoded (on this thread)
+   * while the store writes the previous one (chDB and a ClickHouse server both work off the JS
+   * thread), so decoding and storing overlap instead of taking turns.
+   */
   async handle(batch: readonly BusMessage[]): Promise<void> {
-    const rows = this.#rows;
-    rows.reset();
+    const chunk = Math.max(1, this.#o.chunkDatagrams ?? batch.length);
     const counts = { flow: 0, counter: 0, discard: 0, unknown: 0, unknownRecords: 0, malformedRecords: 0 };
+    const quarantined: { source: string; code: string }[] = [];
+    let writing: Promise<void> | undefined;
+    for (let start = 0, turn = 0; start < batch.length; start += chunk, turn++) {
+      const part = start === 0 && chunk >= batch.length ? batch : batch.slice(start, start + chunk);
+      // Two row buffers in turn: this chunk's is filled while the other one's insert runs.
+      const rows = this.#rows[turn % 2] as SflowRowBatch;
+      rows.reset();
+      this.#decodeInto(rows, part, counts);
+      for (const q of rows.quarantine) quarantined.push({ source: q.source, code: q.error_code });
+      if (writing !== undefined) await writing;
+      writing = this.#write(rows, part);
+      writing.catch(() => undefined); // awaited below or at the next chunk; no unhandled rejection meanwhile
+    }
+    if (writing !== undefined) await writing;
+
+    const m = this.#o.metrics;
+    m.datagramsDecoded.inc(batch.length);
+    for (const kind of ['flow', 'counter', 'discard', 'unknown'] as const) if (counts[kind] > 0) m.samplesDecoded.inc({ kind }, counts[kind]);
+    if (counts.unknownRecords > 0) m.recordsSkipped.inc({ reason: 'unknown' }, counts.unknownRecords);
+    if (counts.malformedRecords > 0) m.recordsSkipped.inc({ reason: 'malformed' }, counts.malformedRecords);
+    for (const q of quarantined) m.quarantined.inc(q);
+    const s = this.#status;
+    s.datagrams += batch.length;
+    s.samples += counts.flow + counts.counter + counts.discard + counts.unknown;
+    s.quarantined += quarantined.length;
+    s.batches++;
+    s.lastBatchAt = new Date(this.#clock()).toISOString();
+  }
+
+  #decodeInto(rows: SflowRowBatch, batch: readonly BusMessage[], counts: Record<'flow' | 'counter' | 'discard' | 'unknown' | 'unknownRecords' | 'malformedRecords', number>): void {
     for (const message of batch) {
       let raw: RawDatagram;
       try {
@@ -100,20 +139,6 @@ export class DecodeStage {
         if (first !== undefined) this.#warn(first, raw.exporter, decoded);
       }
     }
-    await this.#write(rows, batch);
-
-    const m = this.#o.metrics;
-    m.datagramsDecoded.inc(batch.length);
-    for (const kind of ['flow', 'counter', 'discard', 'unknown'] as const) if (counts[kind] > 0) m.samplesDecoded.inc({ kind }, counts[kind]);
-    if (counts.unknownRecords > 0) m.recordsSkipped.inc({ reason: 'unknown' }, counts.unknownRecords);
-    if (counts.malformedRecords > 0) m.recordsSkipped.inc({ reason: 'malformed' }, counts.malformedRecords);
-    for (const q of rows.quarantine) m.quarantined.inc({ source: q.source, code: q.error_code });
-    const s = this.#status;
-    s.datagrams += batch.length;
-    s.samples += counts.flow + counts.counter + counts.discard + counts.unknown;
-    s.quarantined += rows.quarantine.length;
-    s.batches++;
-    s.lastBatchAt = new Date(this.#clock()).toISOString();
   }
 
   #decode(raw: RawDatagram): Datagram | DecodeError {

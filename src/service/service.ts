@@ -20,6 +20,14 @@ import { openStore } from './open-store.js';
 
 export type Role = 'all' | 'collector';
 
+/** Store inserts per bus batch of the decode stage (see DecodeStageOptions.chunkDatagrams). */
+export const PIPELINE_CHUNKS = 2;
+
+/** Datagrams per store insert: pipeline.batchRows sample rows at about six samples a datagram (Open vSwitch). */
+export function insertDatagrams(batchRows: number): number {
+  return Math.max(256, Math.ceil(batchRows / 6));
+}
+
 export interface Receiver {
   start(): Promise<{ address: string; port: number; receiveBuffer: number }>;
   stop(): Promise<void>;
@@ -53,7 +61,10 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       store,
       metrics,
       log: log.child({ module: 'decode' }),
-      maxBatch: Math.max(256, Math.ceil(config.pipeline.batchRows / 6)),
+      // The bus hands over up to two inserts' worth; the stage writes them one after the other,
+      // decoding the second while the first is written (pipelined).
+      maxBatch: PIPELINE_CHUNKS * insertDatagrams(config.pipeline.batchRows),
+      chunkDatagrams: insertDatagrams(config.pipeline.batchRows),
       lingerMs: durationMs(config.pipeline.batchInterval),
       keepRawDatagrams: config.pipeline.keepRawDatagrams,
     });
