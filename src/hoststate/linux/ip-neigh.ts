@@ -51,7 +51,7 @@ export function parseIpNeigh(text: string, source: string): Parsed<IpNeighbour[]
       if (w === 'dev') n.dev = words[++k] ?? null;
       else if (w === 'lladdr') n.lladdr = words[++k] ?? null;
       else if (w === 'router') n.router = true;
-      else if (w === 'used' || w === 'probes' || w === 'vlan' || w === 'protocol') k++;
+      else if (w === 'used' || w === 'probes' || w === 'vlan' || w === 'protocol' || w === 'ref') k++;
       else if (STATES.has(w)) n.state.push(w);
       else if (!IGNORED_WORDS.has(w)) bad ??= w;
     }
