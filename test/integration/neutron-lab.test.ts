@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { COMMANDS, sosPaths } from '../../src/hoststate/commands.js';
 import { decodeDatagram } from '../../src/sflow/datagram.js';
 import type { FlowSample, Packet } from '../../src/sflow/types.js';
+import { waitFor } from '../support/netns.js';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 import { BREAK_SCENARIOS, breakLab, repairLab, type BreakScenario } from '../lab/break.js';
@@ -80,8 +81,13 @@ describe('neutron lab', () => {
     const vm2 = l.instance('vm2');
     const before = packetsOf(await l.ovs('network1').ofctl(['dump-flows', 'br-tun']), /table=3,.*tun_id=0x49/);
     expect((await reachable(vm1, l.dhcp.ip)).received).toBe(3);
-    const after = packetsOf(await l.ovs('network1').ofctl(['dump-flows', 'br-tun']), /table=3,.*tun_id=0x49/);
-    expect(after).toBeGreaterThanOrEqual(before + 3); // the echo requests were decapsulated by network1's br-tun
+    // The echo requests were decapsulated by network1's br-tun (rule counters move when revalidators push datapath stats).
+    const after = await waitFor('network1 br-tun table 3 to count the echo requests', async () => {
+      await l.ovs('network1').appctl(['revalidator/wait']);
+      const n = packetsOf(await l.ovs('network1').ofctl(['dump-flows', 'br-tun']), /table=3,.*tun_id=0x49/);
+      return n >= before + 3 ? n : undefined;
+    }, { timeoutMs: 10_000 });
+    expect(after).toBeGreaterThanOrEqual(before + 3);
     expect((await reachable(vm1, l.router.qr.ip)).received).toBe(3);
     expect((await reachable(vm1, l.external.ip)).received).toBe(3);
     expect((await reachable(vm1, vm2.ip)).received).toBe(3);

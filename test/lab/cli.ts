@@ -1,6 +1,7 @@
 // `npm run lab <command>`: a Neutron ML2/OVS lab that outlives the command, for trying hoptrace by
 // hand. One CLI lab at a time; its state file ($TMPDIR/hoptrace-lab/state.json) says what `down`
 // ends. Needs root (namespaces) and Open vSwitch.
+import { spawn } from 'node:child_process';
 import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
 import { probeOvsLab } from '../support/ovs-lab.js';
@@ -150,6 +151,19 @@ async function status(json: boolean): Promise<void> {
   print(json, data, text);
 }
 
+async function execCommand(where: string, argv: string[]): Promise<void> {
+  const state = requireState();
+  const layout = state.layout;
+  const host = layout.hosts.find((h) => h.label === where);
+  const named: Record<string, string> = { dhcp: layout.dhcp.namespace, router: layout.router.namespace, ext: layout.external.namespace, underlay: layout.underlay.namespace };
+  const netns = host?.netns ?? layout.instances.find((i) => i.label === where)?.netns ?? named[where];
+  if (netns === undefined) throw new CliError(`no namespace ${where}: one of ${[...layout.hosts.map((h) => h.label), ...layout.instances.map((i) => i.label), ...Object.keys(named)].join(', ')}`);
+  if (argv.length === 0) throw new CliError('no command given');
+  const env = host === undefined ? {} : { OVS_RUNDIR: host.dir, OVS_LOGDIR: host.dir, OVS_DBDIR: host.dir, OVS_SYSCONFDIR: host.dir };
+  const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: 'inherit', env: { ...process.env, ...env } });
+  process.exitCode = await new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+}
+
 async function downCommand(): Promise<void> {
   const state = readState();
   if (state === undefined) {
@@ -162,6 +176,7 @@ async function downCommand(): Promise<void> {
 
 const program = new Command('lab')
   .description('A Neutron ML2/OVS lab in network namespaces (GRE, hybrid firewall, qdhcp, qrouter, sFlow on every bridge)')
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 program
@@ -198,6 +213,12 @@ program
   .description('what is up, what runs, what is broken')
   .option('--json', 'print JSON')
   .action((o: { json?: boolean }) => status(o.json === true));
+program
+  .command('exec <where> [argv...]')
+  .description('run a command in a lab namespace: a host (with its OVS_RUNDIR), an instance, dhcp, router or ext')
+  .passThroughOptions()
+  .addHelpText('after', '\nExamples:\n  npm run lab exec compute1 -- ovs-ofctl dump-flows br-tun\n  npm run lab exec vm1 -- ping -c 3 203.0.113.193')
+  .action(execCommand);
 program.command('down').description('end every process, namespace, link and directory of the lab').action(downCommand);
 
 try {
