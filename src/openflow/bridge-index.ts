@@ -1,0 +1,211 @@
+// What the walk needs to know about a bridge (WalkBridge), and its pre-computed index: rules per
+// table sorted by priority (then dump order), each match flattened to parallel slot/mask/value
+// arrays, port names in matches and actions resolved to numbers, the FDB keyed by (VLAN, MAC).
+// Built once per WalkBridge object and cached, so that walking a frame does no string work.
+import { FIELD, OFPP } from './fields.js';
+import type { OfAction, OfFlow } from './types.js';
+import { parseMac } from './values.js';
+
+export type WalkPortType = 'system' | 'internal' | 'patch' | 'gre' | 'vxlan' | 'geneve' | 'stt' | 'erspan' | 'other';
+
+export const TUNNEL_TYPES: ReadonlySet<string> = new Set(['gre', 'vxlan', 'geneve', 'stt', 'erspan', 'ip6gre', 'gtpu', 'bareudp']);
+
+/** One OVS port (with its interface) as the walk sees it (OVSDB Port + Interface). */
+export interface WalkPort {
+  ofport: number;
+  name: string;
+  /** Interface.type; '' or 'system' for a kernel device. The bridge's own port is 'internal' with ofport 65534 (LOCAL). */
+  type: string;
+  /** Port.tag: the access VLAN. */
+  tag?: number;
+  /** Port.trunks; empty or absent = every VLAN. */
+  trunks?: readonly number[];
+  /** Port.vlan_mode; absent = access when tag is set, else trunk (OVS's default). */
+  vlanMode?: 'access' | 'trunk' | 'native-tagged' | 'native-untagged' | 'dot1q-tunnel';
+  /** Patch: options:peer (a port name on the same host). */
+  peer?: string;
+  /** Tunnel options: remote_ip ('flow' allowed), local_ip, key / in_key / out_key ('flow' or a number). */
+  remoteIp?: string;
+  localIp?: string;
+  key?: string;
+  inKey?: string;
+  outKey?: string;
+  /** `ovs-ofctl mod-port ... no-flood` (config NO_FLOOD): excluded from FLOOD and NORMAL's flooding. */
+  noFlood?: boolean;
+}
+
+export interface WalkFdbEntry {
+  ofport: number;
+  vlan: number;
+  mac: string;
+}
+
+export interface WalkBridge {
+  name: string;
+  flows: readonly OfFlow[];
+  ports: readonly WalkPort[];
+  /** `ovs-appctl fdb/show`: the MAC table NORMAL forwards by. */
+  fdb: readonly WalkFdbEntry[];
+}
+
+/**
+ * The hosts and bridges a walk can reach. Return the same WalkBridge object for the same bridge
+ * across calls: its index is cached per object.
+ */
+export interface WalkWorld {
+  bridge(host: string, name: string): WalkBridge | undefined;
+  /** Every bridge of a host (to find a patch peer's bridge and a tunnel's receiving port). */
+  bridges(host: string): readonly WalkBridge[];
+  /** The host that owns an underlay address (a tunnel's remote_ip), if known. */
+  hostOwningIp(ip: string): string | undefined;
+}
+
+/** An action with its port names resolved against the bridge (undefined port = not on the bridge). */
+export type IndexedAction = OfAction & { resolvedPort?: number | undefined; inner?: IndexedAction[] };
+
+export interface IndexedRule {
+  flow: OfFlow;
+  priority: number;
+  slots: number[];
+  masks: bigint[];
+  values: bigint[];
+  /** Why this rule cannot be evaluated (an unmodelled field, a port name not on the bridge). */
+  unevaluable: string | undefined;
+  /** True when the actions are conjunction(...) clauses. */
+  conjunction: boolean;
+  actions: IndexedAction[];
+}
+
+export interface BridgeIndex {
+  bridge: WalkBridge;
+  tables: Map<number, IndexedRule[]>;
+  portsByNumber: Map<number, WalkPort>;
+  portsByName: Map<string, WalkPort>;
+  /** (vlan << 48 | mac) → ofport. */
+  fdb: Map<bigint, number>;
+  /** Ports in ofport order, for flooding. */
+  portsInOrder: WalkPort[];
+}
+
+const cache = new WeakMap<WalkBridge, BridgeIndex>();
+
+export function fdbKey(vlan: number, mac: bigint): bigint {
+  return (BigInt(vlan) << 48n) | mac;
+}
+
+function indexActions(actions: readonly OfAction[], portsByName: Map<string, WalkPort>): IndexedAction[] {
+  return actions.map((a): IndexedAction => {
+    if ((a.type === 'output' || a.type === 'resubmit') && a.portName !== undefined) {
+      return { ...a, resolvedPort: portsByName.get(a.portName)?.ofport };
+    }
+    if (a.type === 'clone') return { ...a, inner: indexActions(a.actions, portsByName) };
+    return a;
+  });
+}
+
+/** The index of a bridge (built on first use, then cached for that WalkBridge object). */
+export function indexBridge(bridge: WalkBridge): BridgeIndex {
+  const cached = cache.get(bridge);
+  if (cached !== undefined) return cached;
+  const portsByNumber = new Map<number, WalkPort>();
+  const portsByName = new Map<string, WalkPort>();
+  for (const port of bridge.ports) {
+    portsByNumber.set(port.ofport, port);
+    portsByName.set(port.name, port);
+  }
+  const tables = new Map<number, IndexedRule[]>();
+  for (const flow of bridge.flows) {
+    const slots: number[] = [];
+    const masks: bigint[] = [];
+    const values: bigint[] = [];
+    let unevaluable: string | undefined;
+    for (const m of flow.match) {
+      let value = m.value;
+      if (m.field === undefined) {
+        unevaluable ??= `match field '${m.name}' is not modelled`;
+        continue;
+      }
+      if (m.portName !== undefined) {
+        const port = portsByName.get(m.portName);
+        if (port === undefined) {
+          unevaluable ??= `in_port "${m.portName}" is not a port of ${bridge.name}`;
+          continue;
+        }
+        value = BigInt(port.ofport);
+      }
+      const at = slots.indexOf(m.field);
+      if (at >= 0) {
+        masks[at] = (masks[at] ?? 0n) | m.mask;
+        values[at] = (values[at] ?? 0n) | value;
+      } else {
+        slots.push(m.field);
+        masks.push(m.mask);
+        values.push(value & m.mask);
+      }
+    }
+    const rules = tables.get(flow.table) ?? [];
+    rules.push({
+      flow,
+      priority: flow.priority,
+      slots,
+      masks,
+      values,
+      unevaluable,
+      conjunction: flow.actions.some((a) => a.type === 'conjunction'),
+      actions: indexActions(flow.actions, portsByName),
+    });
+    tables.set(flow.table, rules);
+  }
+  // Highest priority first; equal priorities keep dump order (Array#sort is stable).
+  for (const rules of tables.values()) rules.sort((a, b) => b.priority - a.priority);
+  const fdb = new Map<bigint, number>();
+  for (const entry of bridge.fdb) {
+    const mac = parseMac(entry.mac);
+    if (mac !== undefined) fdb.set(fdbKey(entry.vlan, mac), entry.ofport);
+  }
+  const portsInOrder = [...bridge.ports].sort((a, b) => a.ofport - b.ofport);
+  const index: BridgeIndex = { bridge, tables, portsByNumber, portsByName, fdb, portsInOrder };
+  cache.set(bridge, index);
+  return index;
+}
+
+/** The OVS port number of the bridge's own (LOCAL) port. */
+export const LOCAL_PORT = OFPP.LOCAL;
+export const IN_PORT_SLOT = FIELD.in_port;
+
+/** The rule a frame hits in a table: the first (highest priority) whose masked fields all agree. */
+export type Lookup =
+  | { kind: 'hit'; rule: IndexedRule }
+  | { kind: 'miss' }
+  | { kind: 'undecidable'; rule: IndexedRule; reason: 'unevaluable' | 'tie' | 'conjunction'; detail: string };
+
+export function lookup(rules: readonly IndexedRule[] | undefined, fields: readonly bigint[]): Lookup {
+  if (rules === undefined) return { kind: 'miss' };
+  let hit: IndexedRule | undefined;
+  for (let r = 0; r < rules.length; r++) {
+    const rule = rules[r] as IndexedRule;
+    if (hit !== undefined && rule.priority < hit.priority) break;
+    const slots = rule.slots;
+    let ok = true;
+    for (let i = 0; i < slots.length; i++) {
+      if (((fields[slots[i] as number] as bigint) & (rule.masks[i] as bigint)) !== rule.values[i]) {
+        ok = false;
+        break;
+      }
+    }
+    if (!ok) continue;
+    if (rule.unevaluable !== undefined) return { kind: 'undecidable', rule, reason: 'unevaluable', detail: rule.unevaluable };
+    if (rule.conjunction) {
+      return { kind: 'undecidable', rule, reason: 'conjunction', detail: `conjunctive match (${rule.flow.actionsText}) is not evaluated` };
+    }
+    if (hit === undefined) {
+      hit = rule;
+      continue;
+    }
+    // Two rules of one priority both match: OpenFlow leaves the choice undefined.
+    if (rule.flow.actionsText !== hit.flow.actionsText) {
+      return { kind: 'undecidable', rule, reason: 'tie', detail: `rules at line ${hit.flow.line} and ${rule.flow.line} both match at priority ${rule.priority}` };
+    }
+  }
+  return hit === undefined ? { kind: 'miss' } : { kind: 'hit', rule: hit };
+}

@@ -1,0 +1,22 @@
+// Public surface of the OpenFlow model: parsers of ovs-ofctl/ovs-appctl text and the offline walk.
+export { FIELD, FIELD_COUNT, OFPP, VLAN_PRESENT } from './fields.js';
+export type { FieldId } from './fields.js';
+export type { MatchField, OfAction, OfActionType, OfFlow, Subfield } from './types.js';
+export { DEFAULT_PRIORITY } from './types.js';
+export { parseDumpFlows, parseFlowLine } from './ovs-ofctl-dump-flows.js';
+export { parseActions, parseAction } from './actions.js';
+export { parseOfctlShow, parseDumpPortsDesc } from './ovs-ofctl-show.js';
+export type { OfctlShow, OfPortDesc } from './ovs-ofctl-show.js';
+export { parseFdbShow } from './ovs-appctl-fdb-show.js';
+export type { FdbEntry } from './ovs-appctl-fdb-show.js';
+export { parseDpifShow } from './ovs-appctl-dpif-show.js';
+export type { DpifShow, DpifBridge, DpifPort, DpifDatapath } from './ovs-appctl-dpif-show.js';
+export { indexBridge, TUNNEL_TYPES } from './bridge-index.js';
+export type { WalkBridge, WalkFdbEntry, WalkPort, WalkWorld } from './bridge-index.js';
+export { buildFrameFields, describeFrame, vlanOf, FrameSpecError } from './frame.js';
+export type { FrameSpec } from './frame.js';
+export { walk, MAX_DEPTH, MAX_RESUBMITS, MAX_TUNNEL_HOPS } from './walk.js';
+export type { Disposition, DropReason, RuleRef, TraceStep, TraceStepBody, UndecidableReason, WalkOptions, WalkResult, WalkStart } from './walk.js';
+export { formatTrace, formatDisposition } from './trace-format.js';
+export { buildWalkWorld } from './world.js';
+export type { WorldHost } from './world.js';

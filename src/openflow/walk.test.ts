@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { WalkBridge, WalkFdbEntry, WalkPort } from './bridge-index.js';
+import { FIELD, OFPP } from './fields.js';
+import { buildFrameFields, describeFrame, type FrameSpec } from './frame.js';
+import { parseDumpFlows } from './ovs-ofctl-dump-flows.js';
+import { formatTrace } from './trace-format.js';
+import { walk, type Disposition, type WalkOptions, type WalkResult } from './walk.js';
+import { buildWalkWorld } from './world.js';
+
+function bridge(name: string, flows: string, ports: WalkPort[], fdb: WalkFdbEntry[] = []): WalkBridge {
+  const parsed = parseDumpFlows(flows);
+  // Unknown actions and fields are kept (flagged); a line that is not a rule would be lost.
+  if (parsed.issues.some((i) => i.message.startsWith('no actions='))) throw new Error(JSON.stringify(parsed.issues));
+  return { name, flows: parsed.value, ports: [...ports, { ofport: OFPP.LOCAL, name, type: 'internal' }], fdb };
+}
+
+const VM_A = 'fa:16:3e:00:00:0a';
+const VM_B = 'fa:16:3e:00:00:0b';
+const DHCP = 'fa:16:3e:00:00:0d';
+const BROADCAST = 'ff:ff:ff:ff:ff:ff';
+
+// compute1: br-int (tapA, tapB on local VLAN 1, tapC on VLAN 2) and br-tun with Neutron's tables;
+// network1: the same with local VLAN 3 for tun_id 0x2.
+function brTun(localVlan: number, greOfport = 2): string {
+  return [
+    'table=0, priority=1,in_port=1 actions=resubmit(,2)',
+    `table=0, priority=1,in_port=${greOfport} actions=resubmit(,3)`,
+    'table=0, priority=0 actions=drop',
+    'table=2, priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,20)',
+    'table=2, priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,22)',
+    `table=3, priority=1,tun_id=0x2 actions=mod_vlan_vid:${localVlan},resubmit(,10)`,
+    'table=3, priority=0 actions=drop',
+    'table=10, priority=1 actions=learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:1',
+    `cookie=0x9e1, table=20, priority=2,dl_vlan=${localVlan},dl_dst=${DHCP} actions=strip_vlan,load:0x2->NXM_NX_TUN_ID[],output:${greOfport}`,
+    'table=20, priority=0 actions=resubmit(,22)',
+    `table=22, priority=1,dl_vlan=${localVlan} actions=strip_vlan,set_tunnel:0x2,output:${greOfport}`,
+    'table=22, priority=0 actions=drop',
+  ].join('\n');
+}
+
+const BR_INT = [
+  'table=0, priority=65535,dl_vlan=4095 actions=drop',
+  'table=0, priority=10,arp,in_port=5 actions=resubmit(,24)',
+  'table=0, priority=0 actions=resubmit(,60)',
+  'table=24, priority=2,arp,in_port=5,arp_spa=192.0.2.10 actions=resubmit(,60)',
+  'table=24, priority=0 actions=drop',
+  'table=60, priority=3 actions=NORMAL',
+].join('\n');
+
+const compute = {
+  name: 'compute1',
+  addresses: ['203.0.113.1'],
+  bridges: [
+    bridge('br-int', BR_INT, [
+      { ofport: 1, name: 'patch-tun', type: 'patch', peer: 'patch-int' },
+      { ofport: 5, name: 'tapA', type: 'system', tag: 1 },
+      { ofport: 6, name: 'tapB', type: 'system', tag: 1 },
+      { ofport: 7, name: 'tapC', type: 'system', tag: 2 },
+    ], [{ ofport: 6, vlan: 1, mac: VM_B }]),
+    bridge('br-tun', brTun(1), [
+      { ofport: 1, name: 'patch-int', type: 'patch', peer: 'patch-tun' },
+      { ofport: 2, name: 'gre-net', type: 'gre', remoteIp: '203.0.113.2', localIp: '203.0.113.1', key: 'flow' },
+    ]),
+  ],
+};
+const network = {
+  name: 'network1',
+  addresses: ['203.0.113.2'],
+  bridges: [
+    bridge('br-int', 'priority=0 actions=NORMAL', [
+      { ofport: 1, name: 'patch-tun', type: 'patch', peer: 'patch-int' },
+      { ofport: 9, name: 'tapD', type: 'internal', tag: 3 },
+    ], [{ ofport: 9, vlan: 3, mac: DHCP }]),
+    bridge('br-tun', brTun(3, 4), [
+      { ofport: 1, name: 'patch-int', type: 'patch', peer: 'patch-tun' },
+      { ofport: 4, name: 'gre-cmp', type: 'gre', remoteIp: '203.0.113.1', localIp: '203.0.113.2', key: 'flow' },
+    ]),
+  ],
+};
+const world = buildWalkWorld([compute, network]);
+
+function run(host: string, br: string, inPort: number | string, frame: FrameSpec, options?: WalkOptions): WalkResult {
+  return walk(world, { host, bridge: br, inPort, frame }, options);
+}
+
+function outputs(result: WalkResult): string[] {
+  return result.dispositions
+    .filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output')
+    .map((d) => `${d.host}/${d.bridge}/${d.portName ?? d.port}/${d.vlan ?? '-'}/${d.tunId}`)
+    .sort();
+}
+
+function rules(result: WalkResult): string[] {
+  return result.steps.flatMap((s) => (s.kind === 'rule' ? [`${s.host}/${s.bridge}/${s.table}/${s.priority}`] : s.kind === 'no-match' ? [`${s.host}/${s.bridge}/${s.table}/miss`] : []));
+}
+
+describe('walk: Neutron br-int / br-tun over GRE', () => {
+  it('unicast to a learned MAC stays on br-int', () => {
+    const r = run('compute1', 'br-int', 'tapA', { dl_src: VM_A, dl_dst: VM_B, nw_src: '192.0.2.10', nw_dst: '192.0.2.11', nw_proto: 1 });
+    expect(outputs(r)).toEqual(['compute1/br-int/tapB/-/0']);
+    expect(rules(r)).toEqual(['compute1/br-int/0/0', 'compute1/br-int/60/3']);
+  });
+
+  it('broadcast floods the local VLAN, and through br-tun to the tunnel and into network1', () => {
+    const r = run('compute1', 'br-int', 5, { dl_src: VM_A, dl_dst: BROADCAST, arp_op: 1, arp_spa: '192.0.2.10', arp_tpa: '192.0.2.2' });
+    expect(outputs(r)).toEqual(['compute1/br-int/br-int/1/0', 'compute1/br-int/tapB/-/0', 'network1/br-int/br-int/3/0', 'network1/br-int/tapD/-/0']);
+    expect(rules(r)).toEqual([
+      'compute1/br-int/0/10', 'compute1/br-int/24/2', 'compute1/br-int/60/3',
+      'compute1/br-tun/0/1', 'compute1/br-tun/2/0', 'compute1/br-tun/22/1',
+      'network1/br-tun/0/1', 'network1/br-tun/3/1', 'network1/br-tun/10/1',
+      'network1/br-int/0/0',
+    ]);
+    const bridges = r.steps.filter((s) => s.kind === 'bridge').map((s) => `${s.host}/${s.bridge}/${s.kind === 'bridge' ? s.via : ''}`);
+    expect(bridges).toEqual(['compute1/br-int/start', 'compute1/br-tun/patch', 'network1/br-tun/tunnel', 'network1/br-int/patch']);
+    expect(r.steps.some((s) => s.kind === 'note' && s.text.startsWith('learn: not applied'))).toBe(true);
+  });
+
+  it('stops at the tunnel port with crossTunnels: false, with the tun_id sent', () => {
+    const r = run('compute1', 'br-int', 5, { dl_src: VM_A, dl_dst: DHCP, nw_src: '192.0.2.10', nw_dst: '192.0.2.2' }, { crossTunnels: false });
+    const tunnel = r.dispositions.find((d) => d.kind === 'output' && d.portName === 'gre-net');
+    expect(tunnel).toMatchObject({ kind: 'output', vlan: undefined, tunId: 2n, tunnel: { remoteIp: '203.0.113.2', key: 2n } });
+    expect(rules(r)).toContain('compute1/br-tun/20/2');
+    const step = r.steps.find((s) => s.kind === 'rule' && s.table === 20);
+    expect(step).toMatchObject({ cookie: 0x9e1n, match: `dl_vlan=1,dl_dst=${DHCP}` });
+  });
+
+  it('a unicast frame from the tunnel reaches the learned port on network1, untagged', () => {
+    const r = run('network1', 'br-tun', 'gre-cmp', { dl_src: VM_A, dl_dst: DHCP, tun_id: 2, nw_src: '192.0.2.10', nw_dst: '192.0.2.2' });
+    expect(outputs(r)).toEqual(['network1/br-int/tapD/-/0']);
+  });
+
+  it.each<{ name: string; host: string; br: string; inPort: number | string; frame: FrameSpec; reason: string; table?: number }>([
+    { name: 'unknown tun_id', host: 'network1', br: 'br-tun', inPort: 4, frame: { dl_src: VM_A, dl_dst: DHCP, tun_id: 9 }, reason: 'rule', table: 3 },
+    { name: 'ARP spoofing', host: 'compute1', br: 'br-int', inPort: 5, frame: { dl_src: VM_A, dl_dst: BROADCAST, arp_op: 1, arp_spa: '192.0.2.99' }, reason: 'rule', table: 24 },
+    { name: 'tagged frame on an access port', host: 'compute1', br: 'br-int', inPort: 5, frame: { dl_src: VM_A, dl_dst: VM_B, vlan: 7 }, reason: 'normal-vlan' },
+    { name: 'dead VLAN 4095', host: 'compute1', br: 'br-int', inPort: 1, frame: { dl_src: VM_A, dl_dst: VM_B, vlan: 4095 }, reason: 'rule', table: 0 },
+    { name: 'unknown in_port on br-tun', host: 'compute1', br: 'br-tun', inPort: OFPP.LOCAL, frame: { dl_src: VM_A, dl_dst: VM_B }, reason: 'rule', table: 0 },
+    { name: 'FDB says in_port', host: 'compute1', br: 'br-int', inPort: 6, frame: { dl_src: VM_A, dl_dst: VM_B }, reason: 'normal-in-port' },
+    { name: 'STP BPDU', host: 'compute1', br: 'br-int', inPort: 6, frame: { dl_src: VM_A, dl_dst: '01:80:c2:00:00:00' }, reason: 'normal-reserved-multicast' },
+  ])('dropped: $name', ({ host, br, inPort, frame, reason, table }) => {
+    const r = run(host, br, inPort, frame);
+    expect(r.dispositions).toHaveLength(1);
+    expect(r.dispositions[0]).toMatchObject({ kind: 'drop', host, bridge: br, reason });
+    if (table !== undefined) expect(r.dispositions[0]).toMatchObject({ table });
+  });
+
+  it('reports a drop in the peer bridge of a branch, beside the branch outputs', () => {
+    const r = run('compute1', 'br-int', 7, { dl_src: VM_A, dl_dst: BROADCAST });
+    expect(outputs(r)).toEqual(['compute1/br-int/br-int/2/0']);
+    expect(r.dispositions.filter((d) => d.kind === 'drop')).toMatchObject([{ bridge: 'br-tun', table: 22, reason: 'rule' }]);
+  });
+
+  it('prints like ofproto/trace', () => {
+    const text = formatTrace(run('compute1', 'br-int', 'tapA', { dl_src: VM_A, dl_dst: VM_B }));
+    expect(text).toContain('bridge("br-int")\n----------------\n in_port=5 (tapA)\n 0. priority 0\n    resubmit(,60)\n60. priority 3\n    NORMAL\n');
+    expect(text).toContain('Disposition: output compute1/br-int port 6 (tapB) untagged');
+  });
+});
+
+describe('walk: actions', () => {
+  const ports: WalkPort[] = [
+    { ofport: 1, name: 'p1', type: 'system' },
+    { ofport: 2, name: 'p2', type: 'system' },
+    { ofport: 3, name: 'p3', type: 'internal', tag: 5 },
+  ];
+  function single(flows: string, frame: FrameSpec | readonly bigint[] = { dl_src: VM_A, dl_dst: VM_B }, options?: WalkOptions, inPort = 1): WalkResult {
+    const w = buildWalkWorld([{ name: 'h', addresses: [], bridges: [bridge('br', flows, ports)] }]);
+    return walk(w, { host: 'h', bridge: 'br', inPort, frame }, options);
+  }
+  const fieldsOf = (d: Disposition | undefined): readonly bigint[] => (d?.kind === 'output' ? d.fields : []);
+  const only = (r: WalkResult): Disposition | undefined => (r.dispositions.length === 1 ? r.dispositions[0] : undefined);
+
+  it('takes the highest priority, then masks', () => {
+    const r = single('priority=5,dl_dst=fa:16:3e:00:00:00/ff:ff:ff:00:00:00 actions=output:2\npriority=9,dl_dst=fa:16:3e:00:00:0c actions=output:3\npriority=1 actions=drop');
+    expect(only(r)).toMatchObject({ kind: 'output', port: 2 });
+  });
+
+  it('returns from resubmit and keeps going; restores in_port', () => {
+    const r = single('priority=1,in_port=1 actions=resubmit(3,1),output:2\ntable=1,priority=1,in_port=3 actions=load:0x7->NXM_NX_REG0[0..3]\ntable=1,priority=0 actions=drop');
+    expect(only(r)).toMatchObject({ kind: 'output', port: 2 });
+    expect(fieldsOf(only(r))[FIELD.reg0]).toBe(7n);
+    expect(fieldsOf(only(r))[FIELD.in_port]).toBe(1n);
+  });
+
+  it('modifies VLANs: mod_vlan_vid pushes, push_vlan + set_field, strip_vlan', () => {
+    expect(only(single('priority=1 actions=mod_vlan_vid:9,output:2'))).toMatchObject({ vlan: 9 });
+    expect(only(single('priority=1 actions=push_vlan:0x8100,set_field:4106->vlan_vid,output:2'))).toMatchObject({ vlan: 10 });
+    expect(only(single('priority=1 actions=strip_vlan,output:2', { dl_dst: VM_B, vlan: 3 }))).toMatchObject({ vlan: undefined });
+    expect(only(single('priority=1 actions=mod_vlan_pcp:5,output:2', { dl_dst: VM_B, vlan: 3 }))).toMatchObject({ vlan: 3 });
+  });
+
+  it('moves and loads fields, sets the tunnel id', () => {
+    const r = only(single('priority=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_tunnel64:0x1234567890,load:0xabc->NXM_NX_REG1[16..27],output:2'));
+    expect(r).toMatchObject({ kind: 'output', tunId: 0x1234567890n });
+    const fields = fieldsOf(r);
+    expect(fields[FIELD.dl_dst]).toBe(0xfa163e00000an);
+    expect(fields[FIELD.reg0 + 1]).toBe(0xabc0000n);
+  });
+
+  it('skips output to the input port, but IN_PORT sends back', () => {
+    expect(only(single('priority=1 actions=output:1'))).toMatchObject({ kind: 'drop', reason: 'in-port' });
+    expect(only(single('priority=1 actions=IN_PORT'))).toMatchObject({ kind: 'output', port: 1 });
+  });
+
+  it('stops the pipeline at exit, and ttl expiry at dec_ttl', () => {
+    expect(only(single('priority=1 actions=exit,output:2'))).toMatchObject({ kind: 'drop' });
+    expect(only(single('priority=1 actions=dec_ttl,output:2', { dl_dst: VM_B, nw_dst: '192.0.2.1', nw_ttl: 1 }))).toMatchObject({ kind: 'drop', reason: 'ttl-expired' });
+    const r = only(single('priority=1 actions=dec_ttl,output:2', { dl_dst: VM_B, nw_dst: '192.0.2.1', nw_ttl: 9 }));
+    expect(fieldsOf(r)[FIELD.nw_ttl]).toBe(8n);
+  });
+
+  it.each([
+    { name: 'controller', flows: 'priority=1 actions=CONTROLLER:128', reason: 'controller' },
+    { name: 'ct recirculation', flows: 'priority=1,ip actions=ct(table=1,zone=5)\ntable=1,priority=1 actions=output:2', reason: 'ct' },
+    { name: 'group', flows: 'priority=1 actions=group:1', reason: 'stateful-action' },
+    { name: 'unknown action', flows: 'priority=1 actions=frobnicate:3', reason: 'unknown-action' },
+    { name: 'unmodelled match field', flows: 'priority=5,frobnicate=1 actions=output:2\npriority=1 actions=drop', reason: 'unevaluable-match' },
+    { name: 'equal priorities', flows: 'priority=5,dl_src=fa:16:3e:00:00:0a actions=output:2\npriority=5,dl_dst=fa:16:3e:00:00:0b actions=output:3', reason: 'tie' },
+    { name: 'conjunction', flows: 'priority=5,dl_src=fa:16:3e:00:00:0a actions=conjunction(1,1/2)\npriority=1 actions=drop', reason: 'conjunction' },
+  ])('undecidable: $name', ({ flows, reason }) => {
+    const r = single(flows, { dl_src: VM_A, dl_dst: VM_B, nw_dst: '192.0.2.1' });
+    expect(r.dispositions.map((d) => [d.kind, d.kind === 'output' ? d.port : d.reason])).toEqual([['undecidable', reason]]);
+  });
+
+  it('recirculates ct(table=N) with an assumed ct_state', () => {
+    const r = single('priority=1,ip actions=ct(table=1)\ntable=1,priority=2,ct_state=+trk+est actions=output:2\ntable=1,priority=1 actions=drop', { dl_dst: VM_B, nw_dst: '192.0.2.1' }, { ctState: 'trk|est' });
+    expect(only(r)).toMatchObject({ kind: 'output', port: 2 });
+  });
+
+  it('drops after 64 nested resubmits', () => {
+    expect(only(single('priority=1 actions=resubmit(,0)'))).toMatchObject({ kind: 'drop', reason: 'recursion-too-deep' });
+  });
+
+  it('floods on FLOOD except the input port', () => {
+    const r = single('priority=1 actions=FLOOD');
+    expect(r.dispositions.map((d) => (d.kind === 'output' ? d.portName : d.kind))).toEqual(['p2', 'p3', 'br']);
+  });
+
+  it('reports a missing bridge, a missing host and a missing peer', () => {
+    expect(walk(world, { host: 'nowhere', bridge: 'br-int', inPort: 1, frame: {} }).dispositions[0]).toMatchObject({ kind: 'undecidable', reason: 'missing-bridge' });
+    const lonely = buildWalkWorld([{ name: 'c', addresses: ['203.0.113.1'], bridges: [bridge('br-tun', 'priority=1 actions=output:2', [{ ofport: 2, name: 'gre', type: 'gre', remoteIp: '203.0.113.77' }, { ofport: 3, name: 'patch-x', type: 'patch', peer: 'gone' }])] }]);
+    expect(walk(lonely, { host: 'c', bridge: 'br-tun', inPort: 3, frame: {} }).dispositions[0]).toMatchObject({ kind: 'undecidable', reason: 'missing-host' });
+    const toPatch = buildWalkWorld([{ name: 'c', addresses: [], bridges: [bridge('br', 'priority=1 actions=output:3', [{ ofport: 3, name: 'patch-x', type: 'patch', peer: 'gone' }])] }]);
+    expect(walk(toPatch, { host: 'c', bridge: 'br', inPort: OFPP.LOCAL, frame: {} }).dispositions[0]).toMatchObject({ kind: 'undecidable', reason: 'missing-bridge' });
+  });
+
+  it('accepts a prebuilt field vector', () => {
+    const fields = buildFrameFields({ dl_src: VM_A, dl_dst: VM_B, nw_src: '192.0.2.1', nw_dst: '192.0.2.2', nw_proto: 6, tp_dst: 80 });
+    expect(describeFrame(fields)).toContain('nw_dst=192.0.2.2');
+    const r = single('priority=2,tcp,tp_dst=80 actions=output:3\npriority=1 actions=drop', fields);
+    expect(only(r)).toMatchObject({ kind: 'output', port: 3 });
+  });
+});
+
+describe('walk: the seed walk-through (br-tun of the network node)', () => {
+  const seed = readFileSync(new URL('../../test/fixtures/openflow/seed-dump-flows_br-tun.txt', import.meta.url), 'utf8');
+  const flows = parseDumpFlows(seed).value;
+  const net = buildWalkWorld([{
+    name: 'network01',
+    addresses: ['203.0.113.2'],
+    bridges: [{ name: 'br-tun', flows, ports: [
+      { ofport: 1, name: 'patch-int', type: 'system' },
+      { ofport: 2, name: 'gre-1', type: 'gre', remoteIp: '203.0.113.1', key: 'flow' },
+    ], fdb: [{ ofport: 1, vlan: 1, mac: 'fe:13:2e:45:76:dd' }] }],
+  }]);
+  it.each([
+    { name: 'multicast on tun_id 2 maps to VLAN 1 on port 1', inPort: 2, frame: { tun_id: 2, dl_dst: BROADCAST }, want: { port: 1, vlan: 1 } },
+    { name: 'to the DHCP server', inPort: 2, frame: { tun_id: 2, dl_dst: 'fe:13:2e:45:76:dd' }, want: { port: 1, vlan: 1 } },
+    { name: 'VLAN 1 from port 1 is tunnelled with tun_id 2', inPort: 1, frame: { vlan: 1, dl_dst: 'fe:33:fe:ff:ee:3d' }, want: { port: 2, vlan: 1, tunId: 2n } },
+  ])('$name', ({ inPort, frame, want }) => {
+    const r = walk(net, { host: 'network01', bridge: 'br-tun', inPort, frame }, { crossTunnels: false });
+    expect(r.dispositions).toMatchObject([{ kind: 'output', ...want }]);
+  });
+  it('drops the rest', () => {
+    expect(walk(net, { host: 'network01', bridge: 'br-tun', inPort: 2, frame: { tun_id: 5, dl_dst: BROADCAST } }).dispositions).toMatchObject([{ kind: 'drop', reason: 'rule', rule: { priority: 1 } }]);
+  });
+});
