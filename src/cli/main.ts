@@ -5,6 +5,9 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, HoptraceError, ParseError, UsageError, describeError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { register as registerAgent } from './commands/agent.js';
+import { register as registerImport } from './commands/import.js';
+import { register as registerTopology } from './commands/topology.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -134,6 +137,9 @@ Examples:
       runConfig(options, command.optsWithGlobals());
     });
 
+  registerAgent(program);
+  registerImport(program);
+  registerTopology(program);
   return program;
 }
 

@@ -2,7 +2,8 @@
 // configured retention. Safe to run on every start and from several workers at once: statements
 // are idempotent and schema_migrations is a ReplacingMergeTree keyed on the migration id.
 import { StoreError } from '../errors.js';
-import { MIGRATIONS, TABLE_RETENTION, migrationChecksum, renderMigration, type Migration } from './migrations.js';
+import { migrationChecksum, renderMigration, type Migration } from './migrations.js';
+import { ALL_MIGRATIONS, ALL_RETENTION } from './schema.js';
 import type { MigrationReport, Retention, Store } from './store.js';
 
 export type MigrationTarget = Pick<Store, 'command' | 'query' | 'insert'>;
@@ -12,7 +13,7 @@ export async function runMigrations(
   database: string,
   retention: Retention,
   hoptraceVersion: string,
-  migrations: readonly Migration[] = MIGRATIONS,
+  migrations: readonly Migration[] = ALL_MIGRATIONS,
 ): Promise<MigrationReport> {
   checkRetention(retention);
   const report: MigrationReport = { database, applied: [], alreadyApplied: [], retentionChanged: [] };
@@ -76,7 +77,7 @@ async function applyRetention(target: MigrationTarget, database: string, retenti
   );
   const changed: string[] = [];
   for (const { name, engine_full: engineFull } of tables) {
-    const rule = TABLE_RETENTION[name];
+    const rule = ALL_RETENTION[name];
     if (rule === undefined) continue;
     const want = retention[rule.days];
     const have = TTL_DAYS.exec(engineFull)?.[1];

@@ -10,7 +10,7 @@ import { SflowRowBatch, toRows } from '../../src/pipeline/rows.js';
 import { decodeDatagram } from '../../src/sflow/datagram.js';
 import type { Datagram } from '../../src/sflow/types.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
-import { MIGRATIONS } from '../../src/store/migrations.js';
+import { ALL_MIGRATIONS as MIGRATIONS } from '../../src/store/schema.js';
 import { COUNTER_WIRE, DATAGRAM_WIRE, DISCARD_WIRE, FLOW_WIRE, QUARANTINE_WIRE, type WireColumn } from '../../src/store/sflow-tables.js';
 import { COMPUTE, FIXTURE_COUNTS, NETWORK, T0, VM_A, VM_B, fixtureDatagrams } from './store-fixtures.js';
 

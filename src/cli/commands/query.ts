@@ -41,7 +41,7 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
   return params;
 }
 
-async function runOn(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
+export async function runOn(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
   // chDB prints its own complaint to stderr when the directory is locked: ask a running service first.
   if (config.store.kind === 'chdb' && (await serviceHolds(config))) return viaService(config, sql, format, params);
   const store = await openStore(config).catch((error: unknown) => {

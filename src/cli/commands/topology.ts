@@ -1,0 +1,187 @@
+// hoptrace topology: the host topology at a time, from the store (snapshots the agent or an import
+// wrote) or straight from snapshot paths (sosreports, agent directories, tarballs) with no store.
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { Command, Option } from 'commander';
+import type { RawSnapshot } from '../../hoststate/snapshot.js';
+import { UsageError } from '../../errors.js';
+import { buildTopologies } from '../../topology/build.js';
+import { checkTopology, type Finding } from '../../topology/checks.js';
+import { topologyToDot } from '../../topology/dot.js';
+import type { HostTopology } from '../../topology/model.js';
+import type { GlobalFlags } from '../main.js';
+import { resolveWithDataDir } from '../resolve-config.js';
+import { toJson } from '../json.js';
+
+export interface TopologyFlags {
+  snapshots?: string[];
+  host?: string[];
+  at?: string;
+  json?: boolean;
+  dot?: boolean;
+  render?: string;
+  flows?: boolean;
+  data?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('topology')
+    .description('Print the hosts\' topology (bridges, ports, VLANs, veths, Linux bridges, namespaces, tunnels) and the consistency findings')
+    .option('-s, --snapshots <path...>', 'read snapshots from these paths (extracted sosreports, agent --out directories, tarballs) instead of the store')
+    .option('--host <name...>', 'only these hosts')
+    .option('--at <time>', 'the topology in force at this time (ISO 8601; default: the latest snapshot of each host)')
+    .option('--flows', 'include every OpenFlow rule in the text and JSON output')
+    .option('-d, --data <dir>', 'embedded store directory (default ./data)')
+    .addOption(new Option('--json', 'one JSON object per host, then one {"findings": [...]} line').conflicts(['dot']))
+    .addOption(new Option('--dot', 'Graphviz DOT on stdout').conflicts(['json']))
+    .option('--render <file.svg|file.png>', 'draw with Graphviz (`dot`, Debian package graphviz) into this file')
+    .addHelpText('after', `
+Examples:
+  $ hoptrace topology                                   # latest snapshot of every host in ./data
+  $ hoptrace topology --host compute1 --at 2026-11-25T08:00:00Z
+  $ hoptrace topology --snapshots sosreport-compute1/ sosreport-network1/ --json
+  $ hoptrace topology --snapshots ./snapshots --dot | dot -Tsvg > topology.svg
+  $ hoptrace topology --render topology.svg
+
+Findings (exit status stays 0; filter them with --json | jq):
+  port-untagged, port-dead-vlan, tap-without-qbr, qbr-without-qvb, qvb-without-qvo,
+  veth-without-peer, patch-peer-missing, tunnel-port-error, tunnel-remote-unknown,
+  vlan-without-tunnel-mapping, network-without-dhcp`)
+    .action(async (flags: TopologyFlags, command: Command) => {
+      await runTopology(flags, command.optsWithGlobals());
+    });
+}
+
+export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): Promise<void> {
+  if (flags.at !== undefined && Number.isNaN(Date.parse(flags.at))) throw new UsageError(`--at "${flags.at}" is not a time (use ISO 8601, e.g. 2026-11-25T08:00:00Z)`);
+  const raws = flags.snapshots !== undefined ? await fromPaths(flags.snapshots, flags) : await fromStore(flags, globals);
+  if (raws.length === 0) {
+    throw new UsageError(
+      flags.snapshots !== undefined
+        ? `no host snapshot found in ${flags.snapshots.join(', ')}`
+        : 'no host snapshot in the store yet: run `hoptrace agent` on the hosts, or `hoptrace import PATH --store`',
+    );
+  }
+  const { topologies } = buildTopologies(raws);
+  const findings = checkTopology(topologies);
+  if (flags.render !== undefined) await render(flags.render, topologyToDot(topologies, { findings, hideLoose: true }));
+  if (flags.dot === true) {
+    process.stdout.write(topologyToDot(topologies, { findings, hideLoose: true }));
+    return;
+  }
+  if (flags.json === true) {
+    for (const t of topologies) process.stdout.write(`${toJson(flags.flows === true ? t : { ...t, flows: t.flows.map((f) => ({ bridge: f.bridge, count: f.flows.length })) })}\n`);
+    process.stdout.write(`${toJson({ findings })}\n`);
+    return;
+  }
+  process.stdout.write(formatTopologies(topologies, findings, flags.flows === true));
+}
+
+async function fromPaths(paths: string[], flags: TopologyFlags): Promise<RawSnapshot[]> {
+  const { importSnapshots } = await import('../../snapshot/import.js');
+  const tty = process.stderr.isTTY === true;
+  const result = await importSnapshots(paths, {
+    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
+  });
+  if (tty) process.stderr.write('\n');
+  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
+  let snapshots = result.snapshots;
+  if (flags.host !== undefined) snapshots = snapshots.filter((s) => flags.host?.includes(s.host) === true);
+  if (flags.at !== undefined) {
+    const at = Date.parse(flags.at);
+    snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
+  }
+  // latest per host
+  const latest = new Map<string, RawSnapshot>();
+  for (const s of snapshots) {
+    const seen = latest.get(s.host);
+    if (seen === undefined || Date.parse(seen.takenAt) < Date.parse(s.takenAt)) latest.set(s.host, s);
+  }
+  return [...latest.values()].sort((a, b) => a.host.localeCompare(b.host));
+}
+
+async function fromStore(flags: TopologyFlags, globals: GlobalFlags): Promise<RawSnapshot[]> {
+  const { runOn } = await import('./query.js');
+  const config = resolveWithDataDir(globals, {}, flags.data);
+  const where: string[] = [];
+  const params: Record<string, string> = {};
+  if (flags.at !== undefined) {
+    where.push("taken_at <= parseDateTime64BestEffort({at:String}, 3, 'UTC')");
+    params['at'] = flags.at;
+  }
+  if (flags.host !== undefined) {
+    where.push('has(splitByChar(\',\', {hosts:String}), host)');
+    params['hosts'] = flags.host.join(',');
+  }
+  const text = await runOn(
+    config,
+    `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`,
+    'JSONEachRow',
+    params,
+  );
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
+}
+
+async function render(file: string, dot: string): Promise<void> {
+  const format = file.endsWith('.png') ? 'png' : file.endsWith('.pdf') ? 'pdf' : 'svg';
+  const run = promisify(execFile);
+  const dotFile = `${file}.dot`;
+  await writeFile(dotFile, dot);
+  try {
+    await run('dot', [`-T${format}`, '-o', file, dotFile]);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`--render needs Graphviz's dot (apt-get install graphviz); the DOT text is in ${dotFile}`);
+    throw new UsageError(`dot failed on ${dotFile}: ${(error as { stderr?: string }).stderr?.trim() ?? (error as Error).message}`);
+  }
+  process.stderr.write(`hoptrace: drew ${file} (DOT source: ${dotFile})\n`);
+}
+
+export function formatTopologies(topologies: readonly HostTopology[], findings: readonly Finding[], withFlows: boolean): string {
+  const out: string[] = [];
+  for (const t of topologies) {
+    out.push(`host ${t.host}  snapshot ${t.takenAt}${t.ovsVersion === null ? '' : `  ovs ${t.ovsVersion}`}`);
+    for (const b of t.bridges) {
+      const flows = t.flows.find((f) => f.bridge === b.name)?.flows ?? [];
+      out.push(`  ovs bridge ${b.name}${b.datapathId === null ? '' : `  dpid ${b.datapathId}`}  ${flows.length} flows${b.sflow === null ? '' : `  sflow sampling ${b.sflow.sampling ?? '?'} -> ${b.sflow.targets.join(',')}`}`);
+      for (const p of t.ports.filter((x) => x.bridge === b.name)) {
+        const bits = [
+          `ofport ${p.ofport ?? '?'}`,
+          p.type === '' ? null : p.type,
+          p.tag === null ? null : `tag ${p.tag}`,
+          p.peer === null ? null : `peer ${p.peer}`,
+          p.remoteIp === null ? null : `remote ${p.remoteIp}${p.localIp === null ? '' : ` local ${p.localIp}`} key ${p.tunnelKey ?? '-'}`,
+          p.neutronPortId === null ? null : `neutron ${p.neutronPortId}`,
+          p.error === null ? null : `ERROR ${p.error}`,
+        ].filter((x) => x !== null);
+        out.push(`    ${p.name.padEnd(16)} ${bits.join('  ')}`);
+      }
+      if (withFlows) for (const f of flows) out.push(`      table=${f.table} priority=${f.priority} ${f.matchText} actions=${f.actionsText}`);
+    }
+    for (const lb of t.linuxBridges) out.push(`  linux bridge ${lb.name}${lb.namespace === '' ? '' : ` (netns ${lb.namespace})`}: ${lb.members.join(', ') || 'no members'}`);
+    for (const ns of t.namespaces) {
+      const devs = t.devices.filter((d) => d.namespace === ns && d.name !== 'lo');
+      out.push(`  netns ${ns}: ${devs.map((d) => `${d.name}${d.addresses.length === 0 ? '' : ` ${d.addresses.map((a) => `${a.address}/${a.prefixLength}`).join(' ')}`}`).join('; ') || 'no devices'}`);
+    }
+    const vlans = t.vlanMap.filter((m) => m.segmentationId !== null);
+    if (vlans.length > 0) {
+      const byVlan = new Map<number, string[]>();
+      for (const m of vlans) byVlan.set(m.localVlan, [...new Set([...(byVlan.get(m.localVlan) ?? []), `${m.networkType ?? 'tunnel'} ${m.segmentationId} (${m.source})`])]);
+      out.push(`  local VLANs: ${[...byVlan].map(([v, segs]) => `${v} -> ${segs.join(', ')}`).join('; ')}`);
+    }
+    if (t.gaps.length > 0) out.push(`  missing: ${t.gaps.map((g) => `${g.commandId}${g.bridge === undefined ? '' : ` ${g.bridge}`}${g.namespace === undefined ? '' : ` ${g.namespace}`} (${g.why})`).join('; ')}`);
+    if (t.issues.length > 0) out.push(`  unparsed lines: ${t.issues.length} (first: ${t.issues[0]?.source}:${t.issues[0]?.line} ${t.issues[0]?.message})`);
+    out.push('');
+  }
+  if (findings.length === 0) out.push('findings: none');
+  else {
+    out.push(`findings: ${findings.length}`);
+    for (const f of findings) out.push(`  ${f.severity.toUpperCase().padEnd(7)} ${f.host} ${f.check}: ${f.message}\n          evidence: ${f.evidence}`);
+  }
+  return `${out.join('\n')}\n`;
+}
