@@ -191,7 +191,7 @@ function devicesFromText(text: string, source: string, issues: ParseIssue[]): Ip
   const lines = textLines(text);
   let device: IpDevice | undefined;
   let sawLink = false;
-  let pendingStats: { dir: 'rx' | 'tx'; names: string[] } | 'skip' | undefined;
+  let pendingStats: { dir: 'rx' | 'tx'; names: string[]; line: number } | { dir: 'skip'; line: number } | undefined;
   const counters = (d: IpDevice): LinkCounters =>
     (d.counters ??= { rxBytes: 0n, rxPackets: 0n, rxErrors: 0n, rxDropped: 0n, txBytes: 0n, txPackets: 0n, txErrors: 0n, txDropped: 0n });
   lines.forEach((raw, i) => {
@@ -236,23 +236,24 @@ function devicesFromText(text: string, source: string, issues: ParseIssue[]): Ip
     if (pendingStats !== undefined) {
       const stats = pendingStats;
       pendingStats = undefined;
-      if (stats !== 'skip') {
+      if (stats.dir !== 'skip') {
+        const dir = stats.dir;
         const c = counters(device);
         stats.names.forEach((name, k) => {
           const field = STATS_FIELDS[name as keyof typeof STATS_FIELDS];
           const value = textCounter(words[k]);
-          if (field !== undefined && value !== null) c[`${stats.dir}${field}`] = value;
+          if (field !== undefined && value !== null) c[`${dir}${field}`] = value;
         });
         if (words.some((w) => textCounter(w) === null)) issues.push(issue(source, line, 'bad counter values', raw));
       }
       return;
     }
     if (first === 'RX:' || first === 'TX:') {
-      pendingStats = { dir: first === 'RX:' ? 'rx' : 'tx', names: words.slice(1) };
+      pendingStats = { dir: first === 'RX:' ? 'rx' : 'tx', names: words.slice(1), line };
       return;
     }
     if ((first === 'RX' || first === 'TX') && words[1] === 'errors:') {
-      pendingStats = 'skip';
+      pendingStats = { dir: 'skip', line };
       return;
     }
     if (first.startsWith('link/')) {
@@ -295,7 +296,8 @@ function devicesFromText(text: string, source: string, issues: ParseIssue[]): Ip
     if (GENERIC.has(first)) return;
     issues.push(issue(source, line, 'unknown device line', raw));
   });
-  if (pendingStats !== undefined) issues.push(issue(source, lines.length, 'statistics header without values'));
+  const open = pendingStats as { line: number } | undefined; // set inside the callback
+  if (open !== undefined) issues.push(issue(source, open.line, 'statistics header without values', lines[open.line - 1]));
   return devices;
 }
 // Generic link attributes print after the kind; a line may start with them (no kind, -s -d link).

@@ -85,6 +85,12 @@ export function jsonArrayElements(text: string, source: string, issues: ParseIss
         }
       } else if (c === ',' && depth === 0) break;
     }
+    if (i === start) {
+      // A stray `}` or `]` where an element should start: report it and step over it.
+      issues.push(issue(source, line, `unexpected ${text[i] ?? ''} in the JSON array`));
+      i++;
+      continue;
+    }
     const chunk = text.slice(start, i);
     if (depth > 0 || inString) {
       issues.push(issue(source, startLine, 'truncated JSON element', chunk.split('\n')[0] ?? ''));
