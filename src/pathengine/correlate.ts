@@ -178,7 +178,7 @@ export class Correlator {
         this.#closeDue();
         return;
       }
-      key = `f${o.fingerprint}`;
+      key = o.fingerprint; // 16 hex digits: never equal to a flow key, which holds '@'
       windowStart = t;
     } else {
       if (o.flowHash === null) {
@@ -197,21 +197,26 @@ export class Correlator {
     }
     if (g === undefined) {
       if (this.#groups.size >= this.#maxGroups) this.#evictOne();
+      this.#resolve(o);
       g = {
         key, kind, windowStart, firstSeen: t, lastSeen: t,
         closeAt: kind === 'frame' ? t + this.#windowMs : windowStart + this.#windowMs,
-        observations: [], overflow: 0, open: true,
+        observations: [o], overflow: 0, open: true,
       };
       this.#groups.set(key, g);
       this.#push(g.closeAt, g);
       stats.groupsOpened++;
       stats.openGroups = this.#groups.size;
       if (stats.openGroups > stats.peakOpenGroups) stats.peakOpenGroups = stats.openGroups;
-    } else if (isDuplicate(g.observations, o)) {
+      this.#accepted();
+      return;
+    }
+    if (isDuplicate(g.observations, o)) {
       stats.duplicate++;
       this.#closeDue();
       return;
-    } else if (g.observations.length >= this.#maxPerGroup) {
+    }
+    if (g.observations.length >= this.#maxPerGroup) {
       g.overflow++;
       stats.overflow++;
       this.#closeDue();
@@ -228,6 +233,11 @@ export class Correlator {
     if (t > g.lastSeen) g.lastSeen = t;
     this.#resolve(o);
     g.observations.push(o);
+    this.#accepted();
+  }
+
+  #accepted(): void {
+    const stats = this.#stats;
     stats.accepted++;
     stats.openObservations++;
     if (stats.openObservations > stats.peakOpenObservations) stats.peakOpenObservations = stats.openObservations;
@@ -311,7 +321,7 @@ export class Correlator {
     stats.closed[reason]++;
     stats.openGroups = this.#groups.size;
     stats.openObservations -= g.observations.length;
-    const observations = g.observations.sort(hopOrder);
+    const observations = g.observations.length > 1 ? g.observations.sort(hopOrder) : g.observations;
     const first = observations[0];
     if (first === undefined) return; // never: a group is opened for an observation
     this.#outbox.push({

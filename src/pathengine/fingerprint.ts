@@ -3,7 +3,7 @@
 // sampling is 1-in-N.
 //
 // Hash: FNV-1a 64 (Fowler/Noll/Vo, offset basis 0xcbf29ce484222325, prime 0x100000001b3),
-// computed exactly in two 32-bit halves. Deterministic across processes, machines and versions of
+// computed exactly in four 16-bit limbs. Deterministic across processes, machines and versions of
 // Node; the same 64 bits any FNV-1a 64 implementation gives for the same byte string. Written as
 // 16 lower-case hex digits (big-endian), which is what ClickHouse's `reinterpretAsUInt64(unhex())`
 // or `toUInt64(concat('0x', …))` read back.
@@ -80,34 +80,59 @@ export interface FlowKey {
   tunnelId: number | null;
 }
 
-// ---------- FNV-1a 64 in two 32-bit halves ----------
+// ---------- FNV-1a 64 in four 16-bit limbs ----------
 
-const FNV64_OFFSET_HI = 0xcbf29ce4;
-const FNV64_OFFSET_LO = 0x84222325;
+/** Offset basis 0xcbf29ce484222325, most significant limb first. */
+const FNV64_OFFSET = [0xcbf2, 0x9ce4, 0x8422, 0x2325] as const;
 /** The prime is 2^40 + 0x1b3: h * prime = h * 0x1b3 + (h << 40). */
-const FNV64_PRIME_LO = 0x1b3;
-const TWO_POW_32 = 0x1_0000_0000;
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const FNV64_PRIME_LOW = 0x1b3;
+/** Character codes of '0'-'9', 'a'-'f'. */
+const HEX_CHAR: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 
-// One hash at a time (JavaScript runs one call at a time): module state keeps the hot path free of allocations.
-let hashHi = FNV64_OFFSET_HI;
-let hashLo = FNV64_OFFSET_LO;
+// One hash at a time (JavaScript runs one call at a time). The state is four 16-bit limbs, so every
+// intermediate value stays a small integer: no heap numbers, no allocation per byte.
+let h3: number = FNV64_OFFSET[0];
+let h2: number = FNV64_OFFSET[1];
+let h1: number = FNV64_OFFSET[2];
+let h0: number = FNV64_OFFSET[3];
 
 function hashReset(): void {
-  hashHi = FNV64_OFFSET_HI;
-  hashLo = FNV64_OFFSET_LO;
+  h3 = FNV64_OFFSET[0];
+  h2 = FNV64_OFFSET[1];
+  h1 = FNV64_OFFSET[2];
+  h0 = FNV64_OFFSET[3];
 }
 
 function hashByte(byte: number): void {
-  const lo = (hashLo ^ byte) >>> 0;
-  const product = lo * FNV64_PRIME_LO; // < 2^41: exact in a double
-  const carry = Math.floor(product / TWO_POW_32);
-  hashHi = (Math.imul(hashHi, FNV64_PRIME_LO) + carry + (lo << 8)) >>> 0;
-  hashLo = product >>> 0;
+  const x0 = h0 ^ byte;
+  const t0 = x0 * FNV64_PRIME_LOW;
+  const t1 = h1 * FNV64_PRIME_LOW + (t0 >>> 16);
+  const t2 = h2 * FNV64_PRIME_LOW + (x0 << 8) + (t1 >>> 16); // + h << 40: limb 0 lands in limbs 2-3
+  h3 = (h3 * FNV64_PRIME_LOW + (h1 << 8) + (t2 >>> 16)) & 0xffff; // limb 1 in limb 3 (the rest is past 64 bits)
+  h2 = t2 & 0xffff;
+  h1 = t1 & 0xffff;
+  h0 = t0 & 0xffff;
 }
 
 function hashBytes(b: Uint8Array, from: number, to: number): void {
-  for (let i = from; i < to; i++) hashByte(b[i] as number);
+  let a0 = h0;
+  let a1 = h1;
+  let a2 = h2;
+  let a3 = h3;
+  for (let i = from; i < to; i++) {
+    const x0 = a0 ^ (b[i] as number);
+    const t0 = x0 * FNV64_PRIME_LOW;
+    const t1 = a1 * FNV64_PRIME_LOW + (t0 >>> 16);
+    const t2 = a2 * FNV64_PRIME_LOW + (x0 << 8) + (t1 >>> 16);
+    a3 = (a3 * FNV64_PRIME_LOW + (a1 << 8) + (t2 >>> 16)) & 0xffff;
+    a2 = t2 & 0xffff;
+    a1 = t1 & 0xffff;
+    a0 = t0 & 0xffff;
+  }
+  h0 = a0;
+  h1 = a1;
+  h2 = a2;
+  h3 = a3;
 }
 
 function hashU16(v: number): void {
@@ -125,11 +150,14 @@ function hashString(s: string): void {
   hashByte(0); // separator: "1.2.3.4"+"5" and "1.2.3.45"+"" differ
 }
 
+/** The hash as 16 hex digits, one flat string (a template of 8 parts would be a tree of cons strings, 5x the memory). */
 function hashHex(): string {
-  const hi = hashHi;
-  const lo = hashLo;
-  return `${HEX2[hi >>> 24]}${HEX2[(hi >>> 16) & 0xff]}${HEX2[(hi >>> 8) & 0xff]}${HEX2[hi & 0xff]}`
-    + `${HEX2[lo >>> 24]}${HEX2[(lo >>> 16) & 0xff]}${HEX2[(lo >>> 8) & 0xff]}${HEX2[lo & 0xff]}`;
+  return String.fromCharCode(
+    HEX_CHAR[h3 >>> 12] as number, HEX_CHAR[(h3 >>> 8) & 15] as number, HEX_CHAR[(h3 >>> 4) & 15] as number, HEX_CHAR[h3 & 15] as number,
+    HEX_CHAR[h2 >>> 12] as number, HEX_CHAR[(h2 >>> 8) & 15] as number, HEX_CHAR[(h2 >>> 4) & 15] as number, HEX_CHAR[h2 & 15] as number,
+    HEX_CHAR[h1 >>> 12] as number, HEX_CHAR[(h1 >>> 8) & 15] as number, HEX_CHAR[(h1 >>> 4) & 15] as number, HEX_CHAR[h1 & 15] as number,
+    HEX_CHAR[h0 >>> 12] as number, HEX_CHAR[(h0 >>> 8) & 15] as number, HEX_CHAR[(h0 >>> 4) & 15] as number, HEX_CHAR[h0 & 15] as number,
+  );
 }
 
 /** FNV-1a 64 of `bytes`, as 16 hex digits. */
@@ -350,8 +378,8 @@ function fingerprintIpv6(b: Uint8Array, off: number, ipBytes: number): Fingerpri
       break;
     }
   }
-  const checksumAt = l4 < coverEnd ? l4 + checksumOffset(protocol) : -1;
-  for (let i = off + 40; i < coverEnd; i++) if (i !== checksumAt && i !== checksumAt + 1) hashByte(b[i] as number);
+  const checksumAt = l4 + checksumOffset(protocol);
+  hashSkipping(b, off + 40, coverEnd, checksumAt);
   return { fingerprint: hashHex(), status: 'ok' };
 }
 
@@ -365,8 +393,17 @@ function checksumOffset(protocol: number): number {
 
 /** Bytes [from, to) of an upper layer, without its checksum. */
 function hashPayload(b: Uint8Array, from: number, to: number, protocol: number): void {
-  const at = from + checksumOffset(protocol);
-  for (let i = from; i < to; i++) if (i !== at && i !== at + 1) hashByte(b[i] as number);
+  hashSkipping(b, from, to, from + checksumOffset(protocol));
+}
+
+/** Bytes [from, to) but the two at `skipAt` (a checksum); skipAt outside the range (or -Infinity) skips nothing. */
+function hashSkipping(b: Uint8Array, from: number, to: number, skipAt: number): void {
+  if (skipAt < from || skipAt >= to) {
+    hashBytes(b, from, to);
+    return;
+  }
+  hashBytes(b, from, skipAt);
+  hashBytes(b, skipAt + 2, to);
 }
 
 function fingerprintNonIp(b: Uint8Array, ethStart: number, payloadStart: number, etherType: number, wholeFrame: boolean): FingerprintResult {

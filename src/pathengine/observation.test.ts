@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readUdpPayloads } from '../pcap/pcap-reader.js';
 import { decodeDatagram } from '../sflow/datagram.js';
 import { flowKeyOf, toObservations, type Observation } from './observation.js';
-import { ethernet, gre, ipv4, tcp } from '../../test/support/frames.js';
+import { arp, ethernet, gre, ipv4, tcp } from '../../test/support/frames.js';
 import { datagram, discardSample, expandedFlowSample, flowSample, tagged, xdr } from '../../test/support/xdr-writer.js';
 import { OVS_CORPUS } from '../../test/support/sflow-captures.js';
 
@@ -25,9 +25,9 @@ const AGENT = '198.51.100.7';
 const BRIDGE = 2 << 24 | 1001; // OVS: source 2:(1000 + sub-agent)
 const IFINDEX_LOCAL = 0x3fffffff;
 
-function observe(samples: Uint8Array[]): Observation[] {
+function observe(samples: Uint8Array[], keepPackets = false): Observation[] {
   const bytes = datagram({ agent: AGENT, subAgentId: 1, sequence: 42 }, samples);
-  return toObservations(decodeDatagram(bytes), { receivedAtMs: 1_700_000_000_123.5, exporter: '198.51.100.8' });
+  return toObservations(decodeDatagram(bytes), { receivedAtMs: 1_700_000_000_123.5, exporter: '198.51.100.8' }, { keepPackets });
 }
 
 describe('toObservations', () => {
@@ -39,12 +39,28 @@ describe('toObservations', () => {
       inKind: 'ifindex', inIfIndex: 5, outKind: 'ifindex', outIfIndex: 7, outCount: 1, discardReason: null, srcVlan: 0, dstVlan: 0,
       headerProtocol: 1, frameLength: inner.length + 4, headerLength: inner.length, stripped: 4, encapsulation: 'none',
       srcMac: VM_A, dstMac: VM_B, etherType: 0x0800, ipVersion: 4, srcIp: '192.0.2.10', dstIp: '192.0.2.20', ipProtocol: 6,
-      srcPort: 40000, dstPort: 22, icmpType: null, icmpCode: null, ipId: 77, ttl: 64, tunnelId: null,
+      srcPort: 40000, dstPort: 22, icmpType: null, icmpCode: null, vlanId: null, ipId: 77, ttl: 64, tos: 0, fragment: false, tcpFlags: 0x18,
+      arpOperation: null, tunnelId: null, outer: null, frame: null, outerSrcIp: null, outerIpProtocol: null, truncatedAt: null,
       fingerprintStatus: 'ok', inputPort: null, outputPort: null, resolution: 'pending',
     });
     expect(o?.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(o?.flowHash).toMatch(/^[0-9a-f]{16}$/);
-    expect(o?.frame).toBe(o?.outer);
+  });
+
+  it('keeps the decoded packets only with keepPackets', () => {
+    const [o] = observe([flowSample({}, [sampledHeader(outer)])], true);
+    expect(o?.outer?.srcIp).toBe('203.0.113.1');
+    expect(o?.frame).toBe(o?.outer?.inner);
+    expect(o?.frame?.srcIp).toBe('192.0.2.10');
+  });
+
+  it('ARP fields and the frame\'s own VLAN tag', () => {
+    const request = ethernet('ff:ff:ff:ff:ff:ff', VM_A, 0x0806, arp(1, VM_A, '192.0.2.10', '00:00:00:00:00:00', '192.0.2.20'), [{ tpid: 0x8100, id: 3 }]);
+    const [o] = observe([flowSample({}, [sampledHeader(request)])]);
+    expect(o).toMatchObject({
+      etherType: 0x0806, vlanId: 3, ipVersion: null, arpOperation: 1, arpSenderIp: '192.0.2.10', arpTargetIp: '192.0.2.20',
+      arpSenderMac: VM_A, arpTargetMac: '00:00:00:00:00:00', fingerprintStatus: 'ok',
+    });
   });
 
   it.each([
@@ -70,9 +86,10 @@ describe('toObservations', () => {
   it('the receiver br-phy sample: outer GRE frame, flow key and fingerprint of the inner frame', () => {
     const [plain] = observe([flowSample({}, [sampledHeader(inner)])]);
     const [o] = observe([flowSample({ input: 3, output: 0 }, [sampledHeader(outer)])]);
-    expect(o).toMatchObject({ encapsulation: 'gre', tunnelId: 0x51, srcIp: '192.0.2.10', dstIp: '192.0.2.20', srcMac: VM_A, ttl: 64, ipId: 77 });
-    expect(o?.outer?.srcIp).toBe('203.0.113.1');
-    expect(o?.frame).toBe(o?.outer?.inner);
+    expect(o).toMatchObject({
+      encapsulation: 'gre', tunnelId: 0x51, srcIp: '192.0.2.10', dstIp: '192.0.2.20', srcMac: VM_A, ttl: 64, ipId: 77,
+      outerSrcIp: '203.0.113.1', outerDstIp: '203.0.113.2', outerSrcMac: '02:00:00:00:01:01', outerDstMac: '02:00:00:00:01:02', outerIpProtocol: 47,
+    });
     expect(o?.fingerprint).toBe(plain?.fingerprint);
     expect(o?.flowHash).toBe(plain?.flowHash);
   });
@@ -98,7 +115,7 @@ describe('toObservations', () => {
 
   it('a header cut before the covered bytes: no fingerprint, a flow hash', () => {
     const [o] = observe([flowSample({}, [sampledHeader(outer, 64)])]);
-    expect(o).toMatchObject({ fingerprint: null, fingerprintStatus: 'cut', encapsulation: 'gre' });
+    expect(o).toMatchObject({ fingerprint: null, fingerprintStatus: 'cut', encapsulation: 'gre', truncatedAt: 'ipv4' }); // 64 bytes: 42 outer + 14 Ethernet + 8 of the inner IPv4 header
     expect(o?.flowHash).not.toBeNull();
   });
 
@@ -119,7 +136,7 @@ describe('toObservations', () => {
 
   it('every object has the same keys in the same order (one hidden class)', () => {
     const os = [
-      ...observe([flowSample({}, [sampledHeader(inner)])]), ...observe([flowSample({}, [sampledIpv4])]),
+      ...observe([flowSample({}, [sampledHeader(inner)])]), ...observe([flowSample({}, [sampledIpv4])]), ...observe([flowSample({}, [sampledHeader(outer)])], true),
       ...observe([discardSample({}, [sampledHeader(outer), vni(1030, 1)])]),
     ];
     const shapes = new Set(os.map((o) => Object.keys(o).join(',')));

@@ -1,8 +1,12 @@
 // One observation: a frame seen by one sFlow sampler (an OVS bridge) at one time, taken from one
 // flow sample (formats 1/3) or discarded-packet sample (format 5, sflow_drops.txt) of a decoded
 // datagram. Flat, one shape for every observation (V8 keeps one hidden class), primitive fields
-// and references to the decoder's Packet objects; the sampled bytes are not kept (they are a view
-// into the datagram buffer), only what was read from them.
+// and shared (interned) strings only. The correlator holds observations for window + lateness
+// (5 s by default), so what one holds is what the garbage collector copies and marks: the
+// decoder's Packet objects (about 600 bytes, more than the observation itself) are kept only with
+// `keepPackets`; the fields the later stages match on (OpenFlow's dl_*, nw_*, tp_*, arp_*,
+// tun_id, the outer tunnel header) are copied out. The sampled bytes are never kept (a view into
+// the datagram buffer).
 //
 // Interfaces, as Open vSwitch fills them (DESIGN.md "What Open vSwitch actually exports"):
 //   'ifindex'   a port with a kernel ifIndex in the host namespace
@@ -65,12 +69,21 @@ export interface Observation {
   frameLength: number;
   headerLength: number;
   stripped: number;
-  /** The sampled header as decoded, outermost first; null without a sampled header record. */
+  /** The sampled header as decoded, outermost first; null without a sampled header record or without `keepPackets`. */
   outer: Packet | null;
-  /** The innermost frame (`outer` when not tunnelled). */
+  /** The innermost frame (`outer` when not tunnelled); null as `outer`. */
   frame: Packet | null;
   /** The tunnel the sampled header itself is in (the receiver's br-phy sees the outer frame). */
   encapsulation: Encapsulation;
+  /** The outer header of that tunnel (null when encapsulation is 'none'). */
+  outerSrcMac: string | null;
+  outerDstMac: string | null;
+  outerSrcIp: string | null;
+  outerDstIp: string | null;
+  /** 47 GRE, 17 VXLAN/Geneve. */
+  outerIpProtocol: number | null;
+  /** Where the sampled header was cut short of a whole layer (the innermost frame's truncatedAt, else the outer one's). */
+  truncatedAt: string | null;
   // ---- tunnel records (sflow_tunnels.txt), null when absent ----
   /** 1024/1026: the frame came out of a tunnel (outer source, destination, IP protocol). */
   tunnelIngressSrc: string | null;
@@ -96,8 +109,19 @@ export interface Observation {
   dstPort: number | null;
   icmpType: number | null;
   icmpCode: number | null;
+  /** The innermost frame's outermost 802.1Q/802.1ad VLAN id (a trunk port: OVS's local VLAN); null untagged. */
+  vlanId: number | null;
   ipId: number | null;
   ttl: number | null;
+  tos: number | null;
+  fragment: boolean;
+  tcpFlags: number | null;
+  /** ARP (Ethernet/IPv4) operation and addresses, OpenFlow's arp_op/arp_spa/arp_tpa/arp_sha/arp_tha. */
+  arpOperation: number | null;
+  arpSenderIp: string | null;
+  arpTargetIp: string | null;
+  arpSenderMac: string | null;
+  arpTargetMac: string | null;
   /** GRE key / VNI: the outer header's, else record 1030's, else 1029's. */
   tunnelId: number | null;
   // ---- identity ----
@@ -116,8 +140,13 @@ export interface DatagramMeta {
   exporter?: string;
 }
 
+export interface ObservationOptions extends FingerprintOptions {
+  /** Keep the decoded Packet objects in `outer`/`frame` (about 600 bytes more per held observation). Default false. */
+  keepPackets?: boolean;
+}
+
 /** Observations of every flow and discard sample of a datagram, in sample order. */
-export function toObservations(datagram: Datagram, meta: DatagramMeta, options: FingerprintOptions = {}): Observation[] {
+export function toObservations(datagram: Datagram, meta: DatagramMeta, options: ObservationOptions = {}): Observation[] {
   const out: Observation[] = [];
   for (const sample of datagram.samples) {
     if (sample.kind === 'flow' || sample.kind === 'discard') out.push(toObservation(datagram, sample, meta, options));
@@ -125,18 +154,20 @@ export function toObservations(datagram: Datagram, meta: DatagramMeta, options: 
   return out;
 }
 
-export function toObservation(datagram: Datagram, sample: FlowSample | DiscardSample, meta: DatagramMeta, options: FingerprintOptions = {}): Observation {
+export function toObservation(datagram: Datagram, sample: FlowSample | DiscardSample, meta: DatagramMeta, options: ObservationOptions = {}): Observation {
   const o: Observation = {
-    receivedAtMs: meta.receivedAtMs, exporter: meta.exporter ?? datagram.agent, agent: datagram.agent, subAgentId: datagram.subAgentId,
+    receivedAtMs: meta.receivedAtMs, exporter: intern(meta.exporter ?? datagram.agent), agent: intern(datagram.agent), subAgentId: datagram.subAgentId,
     datagramSequence: datagram.sequence, sampleKind: sample.kind, sampleSequence: sample.sequence,
     sourceIdType: sample.sourceIdType, sourceIdIndex: sample.sourceIdIndex,
     samplingRate: 0, samplePool: 0, drops: sample.drops,
     inKind: 'none', inIfIndex: 0, outKind: 'none', outIfIndex: 0, outCount: 1, discardReason: null, srcVlan: null, dstVlan: null,
     headerProtocol: null, frameLength: 0, headerLength: 0, stripped: 0, outer: null, frame: null, encapsulation: 'none',
+    outerSrcMac: null, outerDstMac: null, outerSrcIp: null, outerDstIp: null, outerIpProtocol: null, truncatedAt: null,
     tunnelIngressSrc: null, tunnelIngressDst: null, tunnelIngressProtocol: null, tunnelIngressVni: null,
     tunnelEgressSrc: null, tunnelEgressDst: null, tunnelEgressProtocol: null, tunnelEgressVni: null,
     srcMac: null, dstMac: null, etherType: null, ipVersion: null, srcIp: null, dstIp: null, ipProtocol: null,
-    srcPort: null, dstPort: null, icmpType: null, icmpCode: null, ipId: null, ttl: null, tunnelId: null,
+    srcPort: null, dstPort: null, icmpType: null, icmpCode: null, vlanId: null, ipId: null, ttl: null, tos: null, fragment: false, tcpFlags: null,
+    arpOperation: null, arpSenderIp: null, arpTargetIp: null, arpSenderMac: null, arpTargetMac: null, tunnelId: null,
     fingerprint: null, fingerprintStatus: 'unsupported', flowHash: null,
     inputPort: null, outputPort: null, resolution: 'pending',
   };
@@ -161,17 +192,28 @@ export function toObservation(datagram: Datagram, sample: FlowSample | DiscardSa
         o.frameLength = r.frameLength;
         o.headerLength = r.headerLength;
         o.stripped = r.stripped;
-        o.outer = r.packet;
         const id = fingerprintHeader(r.header, r.headerProtocol, r.headerLength >= r.frameLength - r.stripped, options);
         o.fingerprint = id.fingerprint;
         o.fingerprintStatus = id.status;
-        if (r.packet !== null) {
-          o.encapsulation = r.packet.tunnel?.type ?? 'none';
-          if (r.packet.tunnel !== null) o.tunnelId = r.packet.tunnel.id;
-          let frame = r.packet;
+        const outer = r.packet;
+        if (outer !== null) {
+          let frame = outer;
           while (frame.inner !== null) frame = frame.inner;
-          o.frame = frame;
+          if (outer.tunnel !== null) {
+            o.encapsulation = outer.tunnel.type;
+            o.tunnelId = outer.tunnel.id;
+            o.outerSrcMac = internOrNull(outer.srcMac);
+            o.outerDstMac = internOrNull(outer.dstMac);
+            o.outerSrcIp = internOrNull(outer.srcIp);
+            o.outerDstIp = internOrNull(outer.dstIp);
+            o.outerIpProtocol = outer.ipProtocol;
+          }
+          o.truncatedAt = frame.truncatedAt ?? outer.truncatedAt;
           setKeyFromPacket(o, frame);
+          if (options.keepPackets === true) {
+            o.outer = outer;
+            o.frame = frame;
+          }
         }
         break;
       }
@@ -180,8 +222,8 @@ export function toObservation(datagram: Datagram, sample: FlowSample | DiscardSa
         if (o.frame !== null || flowFromRecord) break;
         flowFromRecord = true;
         o.ipVersion = r.kind === 'sampled_ipv4' ? 4 : 6;
-        o.srcIp = r.srcIp;
-        o.dstIp = r.dstIp;
+        o.srcIp = intern(r.srcIp);
+        o.dstIp = intern(r.dstIp);
         o.ipProtocol = r.protocol;
         if (hasPorts(r.protocol)) {
           o.srcPort = r.srcPort;
@@ -228,19 +270,58 @@ export function flowKeyOf(o: Observation): FlowKey {
 }
 
 function setKeyFromPacket(o: Observation, p: Packet): void {
-  o.srcMac = p.srcMac;
-  o.dstMac = p.dstMac;
+  o.srcMac = internOrNull(p.srcMac);
+  o.dstMac = internOrNull(p.dstMac);
   o.etherType = p.etherType;
   o.ipVersion = p.ipVersion;
-  o.srcIp = p.srcIp;
-  o.dstIp = p.dstIp;
+  o.srcIp = internOrNull(p.srcIp);
+  o.dstIp = internOrNull(p.dstIp);
   o.ipProtocol = p.ipProtocol;
   o.srcPort = p.srcPort;
   o.dstPort = p.dstPort;
   o.icmpType = p.icmpType;
   o.icmpCode = p.icmpCode;
+  o.vlanId = p.vlans[0]?.id ?? null;
   o.ipId = p.ipId;
   o.ttl = p.ttl;
+  o.tos = p.tos;
+  o.fragment = p.fragment;
+  o.tcpFlags = p.tcpFlags;
+  if (p.arp !== null) {
+    o.arpOperation = p.arp.operation;
+    o.arpSenderIp = intern(p.arp.senderIp);
+    o.arpTargetIp = intern(p.arp.targetIp);
+    o.arpSenderMac = intern(p.arp.senderMac);
+    o.arpTargetMac = intern(p.arp.targetMac);
+  }
+}
+
+// Addresses and MACs repeat across observations (a cloud has few ports), and the decoder builds
+// them as concatenations (a MAC is a tree of a dozen cons strings, about 250 bytes). Observations
+// live for the correlation window, so they share one flat copy of each: a third of the memory a
+// held observation costs, and less work for the garbage collector. Bounded: cleared when full.
+const INTERN_MAX = 65_536;
+const interned = new Map<string, string>();
+
+function intern(s: string): string {
+  const known = interned.get(s); // the lookup flattens `s`
+  if (known !== undefined) return known;
+  if (interned.size >= INTERN_MAX) interned.clear();
+  const flat = flatten(s);
+  interned.set(flat, flat);
+  return flat;
+}
+
+function internOrNull(s: string | null): string | null {
+  return s === null ? null : intern(s);
+}
+
+/** A flat copy of a string that may be a rope (addresses are at most 45 characters; longer ones stay as they are). */
+function flatten(s: string): string {
+  if (s.length > 64) return s;
+  const codes: number[] = [];
+  for (let i = 0; i < s.length; i++) codes.push(s.charCodeAt(i));
+  return String.fromCharCode(...codes);
 }
 
 /** TCP, UDP, SCTP: the sampled_ipv4/6 records' port fields mean something only for these. */
