@@ -66,6 +66,8 @@ export type IndexedAction = OfAction & { resolvedPort?: number | undefined; inne
 export interface IndexedRule {
   flow: OfFlow;
   priority: number;
+  /** Position in the dump: breaks priority ties in dump order. */
+  order: number;
   slots: number[];
   masks: bigint[];
   values: bigint[];
@@ -76,9 +78,25 @@ export interface IndexedRule {
   actions: IndexedAction[];
 }
 
+/**
+ * One table's rules. When many rules match one slot exactly under one mask (in_port in table 0,
+ * dl_vlan+dl_dst in a learned table...), they are bucketed by that value: a lookup scans its
+ * bucket and the remaining rules together, in priority order, instead of every rule.
+ */
+export interface TableIndex {
+  /** Every rule, highest priority first, then dump order. */
+  rules: IndexedRule[];
+  /** The bucketing slot and mask, or -1 when the table is scanned whole. */
+  slot: number;
+  mask: bigint;
+  buckets: Map<bigint, IndexedRule[]>;
+  /** Rules without that exact (slot, mask), in priority order. */
+  rest: IndexedRule[];
+}
+
 export interface BridgeIndex {
   bridge: WalkBridge;
-  tables: Map<number, IndexedRule[]>;
+  tables: Map<number, TableIndex>;
   portsByNumber: Map<number, WalkPort>;
   portsByName: Map<string, WalkPort>;
   /** (vlan << 48 | mac) → ofport. */
@@ -113,7 +131,8 @@ export function indexBridge(bridge: WalkBridge): BridgeIndex {
     portsByNumber.set(port.ofport, port);
     portsByName.set(port.name, port);
   }
-  const tables = new Map<number, IndexedRule[]>();
+  const byTable = new Map<number, IndexedRule[]>();
+  let order = 0;
   for (const flow of bridge.flows) {
     const slots: number[] = [];
     const masks: bigint[] = [];
@@ -143,10 +162,11 @@ export function indexBridge(bridge: WalkBridge): BridgeIndex {
         values.push(value & m.mask);
       }
     }
-    const rules = tables.get(flow.table) ?? [];
+    const rules = byTable.get(flow.table) ?? [];
     rules.push({
       flow,
       priority: flow.priority,
+      order: order++,
       slots,
       masks,
       values,
@@ -154,10 +174,10 @@ export function indexBridge(bridge: WalkBridge): BridgeIndex {
       conjunction: flow.actions.some((a) => a.type === 'conjunction'),
       actions: indexActions(flow.actions, portsByName),
     });
-    tables.set(flow.table, rules);
+    byTable.set(flow.table, rules);
   }
-  // Highest priority first; equal priorities keep dump order (Array#sort is stable).
-  for (const rules of tables.values()) rules.sort((a, b) => b.priority - a.priority);
+  const tables = new Map<number, TableIndex>();
+  for (const [table, rules] of byTable) tables.set(table, indexTable(rules));
   const fdb = new Map<bigint, number>();
   for (const entry of bridge.fdb) {
     const mac = parseMac(entry.mac);
@@ -173,17 +193,81 @@ export function indexBridge(bridge: WalkBridge): BridgeIndex {
 export const LOCAL_PORT = OFPP.LOCAL;
 export const IN_PORT_SLOT = FIELD.in_port;
 
+/** Below this many rules a table is scanned whole. */
+const BUCKET_THRESHOLD = 16;
+
+function indexTable(rules: IndexedRule[]): TableIndex {
+  // Highest priority first; equal priorities keep dump order (Array#sort is stable).
+  rules.sort((a, b) => b.priority - a.priority);
+  const none: TableIndex = { rules, slot: -1, mask: 0n, buckets: new Map(), rest: rules };
+  if (rules.length < BUCKET_THRESHOLD) return none;
+  // Bucket by the (slot, mask) that takes the most rules out of any one scan: rules carrying it,
+  // less its largest bucket (in_port in table 0; dl_type alone would put all IP rules in one bucket).
+  const counts = new Map<string, { slot: number; mask: bigint; values: Map<bigint, number> }>();
+  for (const rule of rules) {
+    for (let i = 0; i < rule.slots.length; i++) {
+      const key = `${rule.slots[i]}/${rule.masks[i]}`;
+      let c = counts.get(key);
+      if (c === undefined) counts.set(key, (c = { slot: rule.slots[i] as number, mask: rule.masks[i] as bigint, values: new Map() }));
+      const v = rule.values[i] as bigint;
+      c.values.set(v, (c.values.get(v) ?? 0) + 1);
+    }
+  }
+  let best: { slot: number; mask: bigint; gain: number } | undefined;
+  for (const c of counts.values()) {
+    let n = 0;
+    let largest = 0;
+    for (const k of c.values.values()) {
+      n += k;
+      largest = Math.max(largest, k);
+    }
+    const gain = n - largest;
+    if (best === undefined || gain > best.gain) best = { slot: c.slot, mask: c.mask, gain };
+  }
+  if (best === undefined || best.gain < BUCKET_THRESHOLD / 2) return none;
+  const buckets = new Map<bigint, IndexedRule[]>();
+  const rest: IndexedRule[] = [];
+  for (const rule of rules) {
+    const i = rule.slots.indexOf(best.slot);
+    if (i < 0 || rule.masks[i] !== best.mask) {
+      rest.push(rule);
+      continue;
+    }
+    const value = rule.values[i] as bigint;
+    const bucket = buckets.get(value);
+    if (bucket === undefined) buckets.set(value, [rule]);
+    else bucket.push(rule);
+  }
+  return { rules, slot: best.slot, mask: best.mask, buckets, rest };
+}
+
+const EMPTY: IndexedRule[] = [];
+
 /** The rule a frame hits in a table: the first (highest priority) whose masked fields all agree. */
 export type Lookup =
   | { kind: 'hit'; rule: IndexedRule }
   | { kind: 'miss' }
   | { kind: 'undecidable'; rule: IndexedRule; reason: 'unevaluable' | 'tie' | 'conjunction'; detail: string };
 
-export function lookup(rules: readonly IndexedRule[] | undefined, fields: readonly bigint[]): Lookup {
-  if (rules === undefined) return { kind: 'miss' };
+export function lookup(table: TableIndex | undefined, fields: readonly bigint[]): Lookup {
+  if (table === undefined) return { kind: 'miss' };
+  const a = table.slot < 0 ? EMPTY : (table.buckets.get((fields[table.slot] as bigint) & table.mask) ?? EMPTY);
+  const b = table.rest;
+  let ia = 0;
+  let ib = 0;
   let hit: IndexedRule | undefined;
-  for (let r = 0; r < rules.length; r++) {
-    const rule = rules[r] as IndexedRule;
+  // Merge the bucket and the rest by (priority desc, dump order asc).
+  while (ia < a.length || ib < b.length) {
+    const ra = a[ia];
+    const rb = b[ib];
+    let rule: IndexedRule;
+    if (rb === undefined || (ra !== undefined && (ra.priority > rb.priority || (ra.priority === rb.priority && ra.order < rb.order)))) {
+      rule = ra as IndexedRule;
+      ia++;
+    } else {
+      rule = rb;
+      ib++;
+    }
     if (hit !== undefined && rule.priority < hit.priority) break;
     const slots = rule.slots;
     let ok = true;
@@ -204,7 +288,8 @@ export function lookup(rules: readonly IndexedRule[] | undefined, fields: readon
     }
     // Two rules of one priority both match: OpenFlow leaves the choice undefined.
     if (rule.flow.actionsText !== hit.flow.actionsText) {
-      return { kind: 'undecidable', rule, reason: 'tie', detail: `rules at line ${hit.flow.line} and ${rule.flow.line} both match at priority ${rule.priority}` };
+      const [first, second] = hit.order < rule.order ? [hit, rule] : [rule, hit];
+      return { kind: 'undecidable', rule, reason: 'tie', detail: `rules at line ${first.flow.line} and ${second.flow.line} both match at priority ${rule.priority}` };
     }
   }
   return hit === undefined ? { kind: 'miss' } : { kind: 'hit', rule: hit };
