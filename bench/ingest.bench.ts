@@ -6,7 +6,8 @@
 //   (c) the whole embedded path, `hoptrace serve`: receive, publish, decode, rows, chDB insert;
 //       loss from /health (sent vs pipeline.datagrams once it has settled).
 // A step passes when loss < 0.1 % and, when the sender stops, no more than two batches of the
-// consumer (2 x 8,334 datagrams, the decode stage's batch) are still queued: a queue that absorbs
+// consumer (2 x 16,668 datagrams, the decode stage's bus batch: two inserts of 8,334, pipelined) are
+// still queued: a queue that absorbs
 // a step it cannot keep up with must not count as keeping up. A failing step is tried once more
 // (the machine is shared); both tries are reported. Each receiver is warmed up before stepping.
 // Then memory at 10x overload: `hoptrace serve` blasted at 10x its sustained rate for a bounded
@@ -23,8 +24,13 @@ import { Child, processCpuSeconds, sleep, threadCpuDelta, threadCpuSeconds, vmRs
 import { fmt, ratio, si, table, type BenchOptions, type CaseReport } from './lib/report.js';
 
 const LOSS_LIMIT = 0.001;
-/** The decode stage's batch (pipeline.batchRows 50,000 / 6 samples per datagram). */
-const STAGE_BATCH = 8334;
+/**
+ * The decode stage's bus batch: two inserts of pipeline.batchRows 50,000 / 6 samples per datagram
+ * (src/service/service.ts PIPELINE_CHUNKS x insertDatagrams). A stage slower than the rate by more
+ * than BACKLOG_LIMIT / (rate x step seconds) fails a step: 21 % at 20 k/s for 8 s (--quick), 11 % at
+ * 30 k/s for 10 s; the "delivered/s while sending" column shows the rest.
+ */
+const STAGE_BATCH = 16_668;
 /** Queued at the end of a step, at most: one batch in the handler, one filling. */
 const BACKLOG_LIMIT = 2 * STAGE_BATCH;
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -102,7 +108,7 @@ export async function runIngestBench(options: BenchOptions): Promise<CaseReport>
       const threads0 = threadCpuSeconds(serve.child.pid);
       const cpu0 = processCpuSeconds(serve.child.pid) ?? 0;
       const health0 = await serve.health();
-      await stepRates(wholeRates, quick ? 5 : 8, wholeSeries, log, (rate, count) => serveStep(tools, serve, rate, count));
+      await stepRates(wholeRates, quick ? 8 : 10, wholeSeries, log, (rate, count) => serveStep(tools, serve, rate, count));
       const health1 = await serve.health();
       serveCpu = {
         threads: threadCpuDelta(threads0, threadCpuSeconds(serve.child.pid)),

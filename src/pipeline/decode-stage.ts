@@ -19,6 +19,9 @@ import { VERSION } from '../version.js';
 import type { Store } from '../store/store.js';
 import { SflowRowBatch } from './rows.js';
 
+/** Datagrams decoded between two turns of the event loop (about 20-40 ms of decoding). */
+const YIELD_EVERY = 1024;
+
 export interface DecodeStageOptions {
   bus: Bus;
   store: Store;
@@ -92,7 +95,7 @@ export class DecodeStage {
       // Two row buffers in turn: this chunk's is filled while the other one's insert runs.
       const rows = this.#rows[turn % 2] as SflowRowBatch;
       rows.reset();
-      this.#decodeInto(rows, part, counts);
+      await this.#decodeInto(rows, part, counts);
       for (const q of rows.quarantine) quarantined.push({ source: q.source, code: q.error_code });
       if (writing !== undefined) await writing;
       writing = this.#write(rows, part);
@@ -114,8 +117,15 @@ export class DecodeStage {
     s.lastBatchAt = new Date(this.#clock()).toISOString();
   }
 
-  #decodeInto(rows: SflowRowBatch, batch: readonly BusMessage[], counts: Record<'flow' | 'counter' | 'discard' | 'unknown' | 'unknownRecords' | 'malformedRecords', number>): void {
-    for (const message of batch) {
+  /**
+   * Decodes `batch` into `rows`. Yields to the event loop every YIELD_EVERY datagrams: the Node
+   * dgram receiver runs on this thread, and a chunk decoded in one go (a few hundred ms) would
+   * leave the socket unread long enough for its buffer to overflow.
+   */
+  async #decodeInto(rows: SflowRowBatch, batch: readonly BusMessage[], counts: Record<'flow' | 'counter' | 'discard' | 'unknown' | 'unknownRecords' | 'malformedRecords', number>): Promise<void> {
+    for (let i = 0; i < batch.length; i++) {
+      if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const message = batch[i] as BusMessage;
       let raw: RawDatagram;
       try {
         raw = decodeEnvelope(message.value);
