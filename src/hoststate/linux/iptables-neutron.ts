@@ -35,18 +35,14 @@ const PER_PORT: Record<string, NeutronChainRole> = { i: 'ingress', o: 'egress', 
 /** What a chain is in Neutron's scheme, or undefined when it is not a Neutron chain. */
 export function classifyNeutronChain(name: string): NeutronChain | undefined {
   if (name === 'neutron-filter-top') return { binary: null, role: 'filter-top', portIdPrefix: null };
-  const m = /^neutron-([a-z0-9]{1,8})-(.+)$/.exec(name);
-  if (m === null) return undefined;
-  const binary = m[1] ?? '';
-  const rest = m[2] ?? '';
-  const named = NAMED[rest];
-  if (named !== undefined) return { binary, role: named, portIdPrefix: null };
-  const role = PER_PORT[rest[0] ?? ''];
-  const id = rest.slice(1);
-  if (role !== undefined && id.length === NEUTRON_PORT_ID_PREFIX_LENGTH && /^[0-9a-f-]+$/.test(id)) {
-    return { binary, role, portIdPrefix: id };
-  }
-  return { binary, role: 'other', portIdPrefix: null };
+  if (!name.startsWith('neutron-')) return undefined;
+  // The binary part may hold dashes (neutron-l3-agent-snat): match the known endings first.
+  const named = /^neutron-(.+)-(FORWARD|INPUT|OUTPUT|local|sg-chain|sg-fallback)$/.exec(name);
+  if (named !== null) return { binary: named[1] ?? null, role: NAMED[named[2] ?? ''] ?? 'other', portIdPrefix: null };
+  const perPort = new RegExp(`^neutron-(.+)-([ios])([0-9a-f-]{${NEUTRON_PORT_ID_PREFIX_LENGTH}})$`).exec(name);
+  const role = PER_PORT[perPort?.[2] ?? ''];
+  if (perPort !== null && role !== undefined) return { binary: perPort[1] ?? null, role, portIdPrefix: perPort[3] ?? null };
+  return { binary: null, role: 'other', portIdPrefix: null };
 }
 
 export interface NeutronPortChains {
