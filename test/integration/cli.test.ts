@@ -24,7 +24,7 @@ function hoptrace(args: string[], options: { cwd?: string; env?: Record<string, 
 }
 
 describe('hoptrace CLI', () => {
-  it.each(['serve', 'collector', 'decode', 'replay', 'query', 'config'])('%s --help teaches with an example', async (command) => {
+  it.each(['serve', 'collector', 'decode', 'replay', 'query', 'config', 'agent', 'import', 'topology'])('%s --help teaches with an example', async (command) => {
     const run = await hoptrace([command, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Usage: hoptrace');
@@ -38,6 +38,9 @@ describe('hoptrace CLI', () => {
     { name: 'missing file', args: ['decode', 'does-not-exist.pcap'], stderr: /^hoptrace: cannot read does-not-exist\.pcap: no such file\n$/ },
     { name: 'bad config key', args: ['config'], env: { HOPTRACE_STORE__PAHT: 'x' }, stderr: /HOPTRACE_STORE__PAHT/ },
     { name: 'collector without kafka', args: ['collector'], stderr: /--brokers/ },
+    { name: 'topology at a non-time', args: ['topology', '--at', 'yesterday-ish'], stderr: /^hoptrace: --at "yesterday-ish" is not a time/ },
+    { name: 'topology of nothing', args: ['topology', '--snapshots', 'no-such-dir'], stderr: /no-such-dir: cannot read/ },
+    { name: 'import of nothing', args: ['import', 'no-such-dir'], stderr: /^hoptrace: nothing imported: no-such-dir: cannot read/ },
     { name: 'rate and afap together', args: ['replay', '--rate', '5', '--as-fast-as-possible', CORPUS], stderr: /exclude each other/ },
   ])('$name: exit 2 and one line saying what to do', async ({ args, env, stderr }) => {
     const run = await hoptrace(args, env === undefined ? {} : { env });

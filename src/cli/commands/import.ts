@@ -3,6 +3,14 @@
 // missing; writes the snapshots in the agent layout with --out. Inputs that fail are listed with
 // the reason; the others are imported anyway (exit 1 only when nothing could be imported).
 import type { Command } from 'commander';
+import type { RawSnapshot } from '../../hoststate/snapshot.js';
+import { openStore } from '../../service/open-store.js';
+import { buildTopologies } from '../../topology/build.js';
+import { checkTopology } from '../../topology/checks.js';
+import type { HostTopology } from '../../topology/model.js';
+import { storeSnapshot } from '../../topology/store.js';
+import type { GlobalFlags } from '../main.js';
+import { resolveWithDataDir } from '../resolve-config.js';
 import { UsageError } from '../../errors.js';
 import { writeSnapshotDir } from '../../snapshot/dir.js';
 import { importSnapshots, type ImportProblem, type ImportSummary } from '../../snapshot/import.js';
@@ -11,6 +19,7 @@ import { toJson } from '../json.js';
 export interface ImportFlags {
   out?: string;
   store?: boolean;
+  data?: string;
   json?: boolean;
   verbose?: boolean;
 }
@@ -21,21 +30,23 @@ export function register(program: Command): void {
     .description('Import host snapshots from sosreports (sos 4.x, extracted or .tar/.tar.gz/.tar.xz) and agent snapshot directories')
     .argument('<paths...>', 'sosreport directories or tarballs, directories holding several, agent --out trees')
     .option('--out <dir>', 'write the snapshots to DIR/<host>/<time>/ (the agent layout, docs/snapshots.md)')
-    .option('--store', 'store the snapshots (not available yet: use --out)')
+    .option('--store', 'store the snapshots and their topology in the store (./data, or the configured ClickHouse)')
+    .option('-d, --data <dir>', 'embedded store directory for --store (default ./data)')
     .option('--json', 'print {summary, problems, written} as JSON')
     .option('-v, --verbose', 'list the missing catalog ids per host, and the notes')
     .addHelpText('after', `
 Examples:
   $ hoptrace import sosreport-compute-1-2026-11-25-abcdef.tar.xz sosreport-net-1-2026-11-25-ghijkl.tar.xz
   $ hoptrace import ./case-04711/ --out ./snapshots       # every sosreport found in the directory
+  $ hoptrace import ./case-04711/ --store && hoptrace topology   # keep them, then look at the topology
   $ hoptrace import --json /var/tmp/hoptrace-agent | jq '.summary[] | {host, missing}'`)
-    .action(async (paths: string[], flags: ImportFlags) => {
-      await runImport(paths, flags);
+    .action(async (paths: string[], flags: ImportFlags, command: Command) => {
+      await runImport(paths, flags, command.optsWithGlobals());
     });
 }
 
-export async function runImport(paths: string[], flags: ImportFlags): Promise<void> {
-  if (flags.store === true) throw new UsageError('--store is not wired to the store yet: use --out DIR');
+export async function runImport(paths: string[], flags: ImportFlags, globals: GlobalFlags = {}): Promise<void> {
+  if (flags.data !== undefined && flags.store !== true) throw new UsageError('--data goes with --store');
   const tty = process.stderr.isTTY === true && flags.json !== true;
   const result = await importSnapshots(paths, {
     ...(tty ? { onProgress: ({ path, index, total }: { path: string; index: number; total: number }) => process.stderr.write(`\rimporting ${index + 1}/${total} ${path}\x1b[K`) } : {}),
@@ -49,9 +60,32 @@ export async function runImport(paths: string[], flags: ImportFlags): Promise<vo
       if (existed) result.problems.push({ path, message: 'a snapshot of that host and time was there already: left as it was' });
     }
   }
-  if (flags.json === true) process.stdout.write(`${toJson({ summary: result.summary, problems: result.problems, written })}\n`);
-  else printTable(result.summary, result.problems, written, flags.verbose === true);
-  if (result.snapshots.length === 0) process.exitCode = 1;
+  if (result.snapshots.length === 0 && flags.json !== true) {
+    throw new UsageError(`nothing imported: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || 'no sosreport or agent snapshot found'}`);
+  }
+  let stored = 0;
+  if (flags.store === true && result.snapshots.length > 0) stored = await storeAll(result.snapshots, flags, globals);
+  if (flags.json === true) process.stdout.write(`${toJson({ summary: result.summary, problems: result.problems, written, ...(flags.store === true ? { stored } : {}) })}\n`);
+  else {
+    printTable(result.summary, result.problems, written, flags.verbose === true);
+    if (flags.store === true) process.stdout.write(`stored ${stored} snapshot${stored === 1 ? '' : 's'} and their topology (see: hoptrace topology)\n`);
+  }
+  if (result.snapshots.length === 0) process.exitCode = 2;
+}
+
+/** Builds each host's topology, checks them together, and stores snapshot + topology rows. */
+async function storeAll(snapshots: readonly RawSnapshot[], flags: ImportFlags, globals: GlobalFlags): Promise<number> {
+  const config = resolveWithDataDir(globals, {}, flags.data);
+  const store = await openStore(config);
+  try {
+    await store.migrate();
+    const { topologies } = buildTopologies(snapshots);
+    const findings = checkTopology(topologies);
+    for (const [i, snapshot] of snapshots.entries()) await storeSnapshot(store, snapshot, topologies[i] as HostTopology, findings);
+    return snapshots.length;
+  } finally {
+    await store.close();
+  }
 }
 
 function printTable(summary: readonly ImportSummary[], problems: readonly ImportProblem[], written: readonly string[], verbose: boolean): void {

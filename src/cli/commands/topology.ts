@@ -61,7 +61,9 @@ export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): P
     throw new UsageError(
       flags.snapshots !== undefined
         ? `no host snapshot found in ${flags.snapshots.join(', ')}`
-        : 'no host snapshot in the store yet: run `hoptrace agent` on the hosts, or `hoptrace import PATH --store`',
+        : flags.at !== undefined
+          ? `no host snapshot taken at or before ${flags.at}${flags.host === undefined ? '' : ` for ${flags.host.join(', ')}`}`
+          : 'no host snapshot in the store yet: run `hoptrace agent` on the hosts, or `hoptrace import PATH --store`',
     );
   }
   const { topologies } = buildTopologies(raws);
@@ -86,6 +88,9 @@ async function fromPaths(paths: string[], flags: TopologyFlags): Promise<RawSnap
     ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
   });
   if (tty) process.stderr.write('\n');
+  if (result.snapshots.length === 0) {
+    throw new UsageError(`no host snapshot found: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || `nothing readable in ${paths.join(', ')}`}`);
+  }
   for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
   let snapshots = result.snapshots;
   if (flags.host !== undefined) snapshots = snapshots.filter((s) => flags.host?.includes(s.host) === true);
