@@ -263,7 +263,9 @@ function enterBridge(ctx: Ctx, host: string, index: BridgeIndex, inPort: number,
 }
 
 function runTable(ctx: Ctx, scope: Scope, fields: bigint[], table: number, depth: number): void {
-  if (depth > MAX_DEPTH) {
+  // OVS 3.1 still looks up the 65th nested resubmit and fails at the 66th ("over max translation
+  // depth 64"): its counter starts below the first table (checked against ofproto/trace).
+  if (depth > MAX_DEPTH + 1) {
     dropPoint(ctx, 'recursion-too-deep', `over ${MAX_DEPTH} nested resubmits`, table, undefined);
     note(ctx, scope, `recursion too deep (${MAX_DEPTH}): packet is dropped`);
     ctx.halted = true;

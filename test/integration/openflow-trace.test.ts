@@ -45,6 +45,26 @@ const BR_INT_FLOWS = [
   'table=60,priority=3,actions=NORMAL',
 ];
 
+/** compute1's br-int also exercises registers, VLAN and metadata actions (added as OpenFlow 1.3). */
+const BR_INT_ACTION_FLOWS = [
+  'table=0,priority=20,ip,nw_dst=192.0.2.200,actions=load:0x6->NXM_NX_REG5[0..15],move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],resubmit(,30)',
+  'table=30,priority=1,actions=output:NXM_NX_REG5[0..15]',
+  'table=0,priority=20,ip,nw_dst=192.0.2.201,actions=mod_vlan_vid:2,resubmit(7,31)',
+  'table=31,priority=1,in_port=7,dl_vlan=2,actions=strip_vlan,output:6',
+  'table=31,priority=0,actions=drop',
+  'table=0,priority=20,ip,nw_dst=192.0.2.202,actions=push_vlan:0x8100,set_field:4099->vlan_vid,goto_table:32',
+  'table=32,priority=1,actions=output:8',
+  'table=0,priority=20,ip,nw_dst=192.0.2.203,actions=set_field:0x2a->reg3,resubmit(,33)',
+  'table=33,priority=2,ip,reg3=0x2a,actions=mod_dl_dst:fa:16:3e:00:00:0b,mod_nw_dst:192.0.2.11,dec_ttl,output:6',
+  'table=33,priority=1,actions=drop',
+  'table=0,priority=20,ip,nw_dst=192.0.2.204,actions=output:5',
+  'table=0,priority=20,ip,nw_dst=192.0.2.205,actions=resubmit(,34)',
+  'table=34,priority=1,actions=resubmit(,34)',
+  'table=0,priority=20,ip,nw_dst=192.0.2.206,actions=write_metadata:0x5/0xff,goto_table:35',
+  'table=35,priority=2,metadata=0x5/0xff,actions=output:6',
+  'table=35,priority=1,actions=drop',
+];
+
 /** br-tun as the Neutron OVS agent programs it (tables 0, 2, 3, 4, 10, 20, 22). */
 function brTunFlows(vlans: readonly { vlan: number; tunId: number }[], knownRemote: { vlan: number; mac: string; tunId: number } | undefined): string[] {
   return [
@@ -87,7 +107,7 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     const host = await lab.addHost(label);
     hosts.set(label, host);
     const peer: HostName = label === 'compute1' ? 'network1' : 'compute1';
-    for (const br of ['br-int', 'br-tun']) await addBridge(host, br, { failMode: 'secure' });
+    for (const br of ['br-int', 'br-tun']) await addBridge(host, br, { failMode: 'secure', protocols: 'OpenFlow10,OpenFlow13' });
     await addBridge(host, 'br-phy');
     await host.vsctl([
       'add-port', 'br-int', 'patch-tun', '--', 'set', 'Interface', 'patch-tun', 'type=patch', 'options:peer=patch-int', 'ofport_request=1',
@@ -95,6 +115,11 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     ]);
     const taps = label === 'compute1' ? [['tapA', 1, 5], ['tapB', 1, 6], ['tapC', 2, 7]] as const : [['tapD', 3, 5], ['tapE', 3, 6]] as const;
     for (const [name, tag, ofport] of taps) await addPort(host, 'br-int', name, { type: 'internal', tag, ofport });
+    if (label === 'compute1') {
+      await addPort(host, 'br-int', 'trunkT', { type: 'internal', trunks: [1, 2], ofport: 8 });
+      await addPort(host, 'br-int', 'nativeN', { type: 'internal', tag: 2, trunks: [1], ofport: 9 });
+      await host.vsctl(['set', 'Port', 'nativeN', 'vlan_mode=native-untagged']);
+    }
     await addPort(host, 'br-tun', label === 'compute1' ? 'gre-net' : 'gre-cmp', {
       type: 'gre', ofport: 2, options: { remote_ip: UNDERLAY[peer], local_ip: UNDERLAY[label], key: 'flow' },
     });
@@ -105,10 +130,11 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     const tun = label === 'compute1'
       ? brTunFlows([{ vlan: 1, tunId: 2 }, { vlan: 2, tunId: 3 }], { vlan: 1, mac: MAC.D, tunId: 2 })
       : brTunFlows([{ vlan: 3, tunId: 2 }], undefined);
-    for (const [br, flows] of [['br-int', BR_INT_FLOWS], ['br-tun', tun]] as const) {
+    const intFlows = label === 'compute1' ? [...BR_INT_FLOWS, ...BR_INT_ACTION_FLOWS] : BR_INT_FLOWS;
+    for (const [br, flows] of [['br-int', intFlows], ['br-tun', tun]] as const) {
       const file = join(host.dir, `${br}.flows`);
       writeFileSync(file, `${flows.join('\n')}\n`);
-      await host.ofctl(['add-flows', br, file]);
+      await host.ofctl(['-O', 'OpenFlow13', 'add-flows', br, file]);
     }
     // Teach br-int's MAC table (NORMAL of a packet-out learns its source; ofproto/trace never does).
     const learn = label === 'compute1' ? [[5, MAC.A], [6, MAC.B]] as const : [[5, MAC.D]] as const;
@@ -134,6 +160,8 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
       const port: WalkPort = { ofport: Number(row[1]), name: String(row[0]), type: String(row[2]) === '' ? 'system' : String(row[2]) };
       if (typeof tag === 'number') port.tag = tag;
       if (trunks.length > 0) port.trunks = trunks;
+      const mode = ovsdbAtom(vlan[3])[0];
+      if (mode === 'access' || mode === 'trunk' || mode === 'native-tagged' || mode === 'native-untagged') port.vlanMode = mode;
       if (options['peer'] !== undefined) port.peer = options['peer'];
       if (options['remote_ip'] !== undefined) port.remoteIp = options['remote_ip'];
       if (options['local_ip'] !== undefined) port.localIp = options['local_ip'];
@@ -143,7 +171,9 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     const bridges: WalkBridge[] = [];
     for (const br of ['br-int', 'br-tun']) {
       const names = new Set([br, ...(await listPorts(host, br))]);
-      const flows = parseDumpFlows(await host.ofctl(['dump-flows', br]), { source: `${label} dump-flows ${br}` });
+      // br-int's write_metadata has no OpenFlow 1.0 form: read it as OpenFlow 1.3 (br-tun as 1.0).
+      const dumpArgs = br === 'br-int' ? ['-O', 'OpenFlow13', 'dump-flows', br] : ['dump-flows', br];
+      const flows = parseDumpFlows(await host.ofctl(dumpArgs), { source: `${label} dump-flows ${br}` });
       expect(flows.issues).toEqual([]);
       const fdb = parseFdbShow(await host.appctl(['fdb/show', br]));
       expect(fdb.issues).toEqual([]);
@@ -248,6 +278,18 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     { name: 'dead VLAN 4095 from patch-tun', host: 'compute1', bridge: 'br-int', inPort: 'patch-tun', frame: ip(MAC.X, MAC.A, { vlan: 4095 }), expect: 'drop' },
     { name: 'tagged VLAN 1 into br-tun from patch-int, to a known remote MAC', host: 'compute1', bridge: 'br-tun', inPort: 'patch-int', frame: ip(MAC.A, MAC.D, { vlan: 1 }), expect: 'tunnel' },
     { name: 'br-tun from LOCAL: no rule but the default drop', host: 'compute1', bridge: 'br-tun', inPort: 'br-tun', frame: ip(MAC.A, MAC.D), expect: 'drop' },
+    { name: 'load, move, resubmit and output to a register', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.200' }), expect: 'output' },
+    { name: 'mod_vlan_vid, resubmit with another in_port, strip_vlan', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.201' }), expect: 'output' },
+    { name: 'push_vlan + set_field vlan_vid, goto_table, out a trunk', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.202' }), expect: 'output' },
+    { name: 'set_field on a register matched in the next table, mod_dl_dst, dec_ttl', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.203' }), expect: 'output' },
+    { name: 'output to the input port is skipped', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.204' }), expect: 'drop' },
+    { name: 'resubmit loop hits the depth limit', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.205' }), expect: 'drop' },
+    { name: 'write_metadata, goto_table, metadata match', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.206' }), expect: 'output' },
+    { name: 'VLAN 2 broadcast: access, trunk and native-untagged ports', host: 'compute1', bridge: 'br-int', inPort: 'tapC', frame: ip(MAC.C, BROADCAST, { nw_proto: 17, tp_src: 68, tp_dst: 67, nw_dst: '192.0.2.255' }), expect: 'tunnel' },
+    { name: 'tagged VLAN 2 from a trunk port', host: 'compute1', bridge: 'br-int', inPort: 'trunkT', frame: ip(MAC.X, BROADCAST, { vlan: 2, nw_dst: '192.0.2.255' }), expect: 'tunnel' },
+    { name: 'VLAN 5 from a trunk port that does not carry it', host: 'compute1', bridge: 'br-int', inPort: 'trunkT', frame: ip(MAC.X, BROADCAST, { vlan: 5, nw_dst: '192.0.2.255' }), expect: 'drop' },
+    { name: 'untagged from a native-untagged port joins its native VLAN', host: 'compute1', bridge: 'br-int', inPort: 'nativeN', frame: ip(MAC.X, BROADCAST, { nw_dst: '192.0.2.255' }), expect: 'tunnel' },
+    { name: 'tagged VLAN 1 from a native-untagged port', host: 'compute1', bridge: 'br-int', inPort: 'nativeN', frame: ip(MAC.X, MAC.B, { vlan: 1, nw_dst: '192.0.2.11' }), expect: 'output' },
     { name: 'from the tunnel: unicast to a learned MAC on VLAN 3', host: 'network1', bridge: 'br-tun', inPort: 'gre-cmp', frame: ip(MAC.A, MAC.D, { tun_id: 2, tun_src: UNDERLAY.compute1, tun_dst: UNDERLAY.network1 }), expect: 'output' },
     { name: 'from the tunnel: broadcast floods VLAN 3', host: 'network1', bridge: 'br-tun', inPort: 'gre-cmp', frame: { ...arp(MAC.A, '192.0.2.10', '192.0.2.2'), tun_id: 2, tun_src: UNDERLAY.compute1, tun_dst: UNDERLAY.network1 }, expect: 'output' },
     { name: 'from the tunnel: unknown tun_id', host: 'network1', bridge: 'br-tun', inPort: 'gre-cmp', frame: ip(MAC.A, MAC.D, { tun_id: 9, tun_src: UNDERLAY.compute1, tun_dst: UNDERLAY.network1 }), expect: 'drop' },
