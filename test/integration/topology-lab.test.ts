@@ -3,7 +3,7 @@
 // the same stored rows; the healthy lab has no error findings; a broken lab is found; the DOT
 // drawing renders with Graphviz.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -192,6 +192,44 @@ describe('topology on the Neutron lab', () => {
       expect(findings.map((f) => f.host)).toContain('compute1');
     } finally {
       await repairLab(l, 'vlan-to-tun-removed');
+    }
+  });
+
+  it('the store answers "what changed between T1 and T2" (dashboards/queries)', async () => {
+    const l = get();
+    const vm1 = l.instance('vm1');
+    const before = await agentSnapshots();
+    await breakLab(l, 'qvo-untagged');
+    await breakLab(l, 'vlan-to-tun-removed');
+    let after: RawSnapshot[];
+    try {
+      after = await agentSnapshots();
+    } finally {
+      await repairLab(l, 'vlan-to-tun-removed');
+      await repairLab(l, 'qvo-untagged');
+    }
+    const sql = (name: string): string => readFileSync(join(import.meta.dirname, '../../dashboards/queries', name), 'utf8');
+    const store = await ChdbStore.open({ path: join(work, 'store'), database: 'changes' });
+    try {
+      await store.migrate();
+      for (const raws of [before, after]) {
+        const built = buildTopologies(raws).topologies;
+        for (const [i, raw] of raws.entries()) await storeSnapshot(store, raw, built[i] as HostTopology, checkTopology(built));
+      }
+      const t1 = before[0]?.takenAt as string;
+      const t2 = after[0]?.takenAt as string;
+      const ports = await store.query<{ bridge: string; port: string; change: string; what: string }>(sql('port-changes.sql'), { host: 'compute1', t1, t2 });
+      expect(ports).toEqual([{ bridge: 'br-int', port: vm1.devices.qvo, change: 'changed', what: `tag ${vm1.localVlan} -> []` }]);
+      const flows = await store.query<{ bridge: string; flow_table: number; change: string; match: string }>(sql('flow-changes.sql'), { host: 'compute1', t1, t2 });
+      const removed = flows.filter((f) => f.change === 'removed');
+      expect(removed.map((f) => f.bridge)).toContain('br-tun');
+      expect(removed.some((f) => f.match.includes(`dl_vlan=${vm1.localVlan}`))).toBe(true);
+      const at = await store.query<{ host: string; port: string; tag: number | null }>(sql('topology-at.sql'), { at: t1 });
+      expect(at.find((r) => r.port === vm1.devices.qvo)).toMatchObject({ host: 'compute1', tag: vm1.localVlan });
+      const vlans = await store.query<{ host: string; direction: string }>(sql('vlan-map.sql'), { host: 'compute1' });
+      expect(vlans.some((v) => v.direction === 'to-tunnel')).toBe(true);
+    } finally {
+      await store.close();
     }
   });
 });
