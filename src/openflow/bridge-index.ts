@@ -243,14 +243,20 @@ function indexTable(rules: IndexedRule[]): TableIndex {
 
 const EMPTY: IndexedRule[] = [];
 
-/** The rule a frame hits in a table: the first (highest priority) whose masked fields all agree. */
+/**
+ * The rule a frame hits in a table: the highest-priority rule whose masked fields all agree.
+ * Conjunctive matches (ovs-fields(7) conj_id): when every clause 1..n of conjunction(id, k/n)
+ * is matched by some rule at one priority above any plain hit, conj_id is set to id and the table
+ * is looked up again (conjunction rules aside); `conjunction` then tells which.
+ */
 export type Lookup =
-  | { kind: 'hit'; rule: IndexedRule }
+  | { kind: 'hit'; rule: IndexedRule; conjunction?: { id: number; priority: number } }
   | { kind: 'miss' }
   | { kind: 'undecidable'; rule: IndexedRule; reason: 'unevaluable' | 'tie' | 'conjunction'; detail: string };
 
-export function lookup(table: TableIndex | undefined, fields: readonly bigint[]): Lookup {
-  if (table === undefined) return { kind: 'miss' };
+type Scan = { kind: 'hit'; rule: IndexedRule } | { kind: 'miss' } | Extract<Lookup, { kind: 'undecidable' }>;
+
+function scan(table: TableIndex, fields: readonly bigint[], conjunctions: IndexedRule[] | undefined): Scan {
   const a = table.slot < 0 ? EMPTY : (table.buckets.get((fields[table.slot] as bigint) & table.mask) ?? EMPTY);
   const b = table.rest;
   let ia = 0;
@@ -280,7 +286,8 @@ export function lookup(table: TableIndex | undefined, fields: readonly bigint[])
     if (!ok) continue;
     if (rule.unevaluable !== undefined) return { kind: 'undecidable', rule, reason: 'unevaluable', detail: rule.unevaluable };
     if (rule.conjunction) {
-      return { kind: 'undecidable', rule, reason: 'conjunction', detail: `conjunctive match (${rule.flow.actionsText}) is not evaluated` };
+      conjunctions?.push(rule);
+      continue;
     }
     if (hit === undefined) {
       hit = rule;
@@ -293,4 +300,43 @@ export function lookup(table: TableIndex | undefined, fields: readonly bigint[])
     }
   }
   return hit === undefined ? { kind: 'miss' } : { kind: 'hit', rule: hit };
+}
+
+/** Conjunction ids whose every clause is matched by `rules` (all of one priority). */
+function satisfiedConjunctions(rules: readonly IndexedRule[]): number[] {
+  const clauses = new Map<number, { n: number; seen: Set<number> }>();
+  for (const rule of rules) {
+    for (const action of rule.flow.actions) {
+      if (action.type !== 'conjunction') continue;
+      const c = clauses.get(action.id) ?? { n: action.clauses, seen: new Set<number>() };
+      c.seen.add(action.clause);
+      clauses.set(action.id, c);
+    }
+  }
+  return [...clauses].filter(([, c]) => c.seen.size === c.n).map(([id]) => id);
+}
+
+export function lookup(table: TableIndex | undefined, fields: bigint[]): Lookup {
+  if (table === undefined) return { kind: 'miss' };
+  const conjunctions: IndexedRule[] = [];
+  const first = scan(table, fields, conjunctions);
+  if (first.kind === 'undecidable' || conjunctions.length === 0) return first;
+  const floor = first.kind === 'hit' ? first.rule.priority : -1;
+  const priorities = [...new Set(conjunctions.map((r) => r.priority))].filter((p) => p >= floor).sort((x, y) => y - x);
+  for (const priority of priorities) {
+    const ids = satisfiedConjunctions(conjunctions.filter((r) => r.priority === priority));
+    if (ids.length === 0) continue;
+    const at = conjunctions.find((r) => r.priority === priority) as IndexedRule;
+    if (ids.length > 1 || priority === floor) {
+      return { kind: 'undecidable', rule: at, reason: 'conjunction', detail: `conjunctions ${ids.join(', ')} at priority ${priority}${priority === floor ? ' tie with a plain rule' : ''}` };
+    }
+    const id = ids[0] as number;
+    const saved = fields[FIELD.conj_id] as bigint;
+    fields[FIELD.conj_id] = BigInt(id);
+    const second = scan(table, fields, undefined);
+    fields[FIELD.conj_id] = saved;
+    if (second.kind === 'hit') return { kind: 'hit', rule: second.rule, conjunction: { id, priority } };
+    return second;
+  }
+  return first;
 }

@@ -1,5 +1,6 @@
 // The frame the walk carries: one bigint per field slot (FIELD), built once from a FrameSpec, so
 // that matching is `(fields[slot] & mask) === value` with no parsing or string work per rule.
+import { HoptraceError } from '../errors.js';
 import { FIELD, FIELD_COUNT, REGISTER_COUNT, VLAN_PRESENT, CT_STATE_BITS } from './fields.js';
 import { formatCtState, formatHex, formatIpv4, formatIpv6, formatMac, parseInteger, parseIpv4, parseIpv6, parseMac, parseMasked } from './values.js';
 
@@ -41,11 +42,12 @@ export interface FrameSpec {
   pkt_mark?: number;
 }
 
-export class FrameSpecError extends Error {
+/** A FrameSpec value that cannot be read (code 'bad-value'; `field` names it). */
+export class FrameSpecError extends HoptraceError {
   override readonly name = 'FrameSpecError';
   readonly field: string;
   constructor(field: string, detail: string) {
-    super(`frame field ${field}: ${detail}`);
+    super('bad-value', `frame field ${field}: ${detail}`);
     this.field = field;
   }
 }

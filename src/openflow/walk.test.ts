@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { WalkBridge, WalkFdbEntry, WalkPort } from './bridge-index.js';
 import { FIELD, OFPP } from './fields.js';
-import { buildFrameFields, describeFrame, type FrameSpec } from './frame.js';
+import { buildFrameFields, describeFrame, FrameSpecError, type FrameSpec } from './frame.js';
 import { parseDumpFlows } from './ovs-ofctl-dump-flows.js';
 import { formatTrace } from './trace-format.js';
 import { walk, type Disposition, type WalkOptions, type WalkResult } from './walk.js';
@@ -217,10 +217,24 @@ describe('walk: actions', () => {
     { name: 'unknown action', flows: 'priority=1 actions=frobnicate:3', reason: 'unknown-action' },
     { name: 'unmodelled match field', flows: 'priority=5,frobnicate=1 actions=output:2\npriority=1 actions=drop', reason: 'unevaluable-match' },
     { name: 'equal priorities', flows: 'priority=5,dl_src=fa:16:3e:00:00:0a actions=output:2\npriority=5,dl_dst=fa:16:3e:00:00:0b actions=output:3', reason: 'tie' },
-    { name: 'conjunction', flows: 'priority=5,dl_src=fa:16:3e:00:00:0a actions=conjunction(1,1/2)\npriority=1 actions=drop', reason: 'conjunction' },
+    { name: 'two conjunctions at once', flows: 'priority=5,dl_src=fa:16:3e:00:00:0a actions=conjunction(1,1/1)\npriority=5,ip actions=conjunction(2,1/1)\npriority=1,conj_id=1 actions=output:2\npriority=1,conj_id=2 actions=output:3', reason: 'conjunction' },
   ])('undecidable: $name', ({ flows, reason }) => {
     const r = single(flows, { dl_src: VM_A, dl_dst: VM_B, nw_dst: '192.0.2.1' });
     expect(r.dispositions.map((d) => [d.kind, d.kind === 'output' ? d.port : d.reason])).toEqual([['undecidable', reason]]);
+  });
+
+  it('evaluates conjunctive matches (all clauses, then conj_id)', () => {
+    const flows = [
+      'priority=5,dl_src=fa:16:3e:00:00:0a actions=conjunction(9,1/2)',
+      'priority=5,tcp,tp_dst=80 actions=conjunction(9,2/2)',
+      'priority=5,conj_id=9 actions=output:3',
+      'priority=1 actions=output:2',
+    ].join('\n');
+    const both = single(flows, { dl_src: VM_A, dl_dst: VM_B, nw_dst: '192.0.2.1', nw_proto: 6, tp_dst: 80 });
+    expect(only(both)).toMatchObject({ kind: 'output', port: 3 });
+    expect(both.steps.some((s) => s.kind === 'note' && s.text.startsWith('conjunction(9)'))).toBe(true);
+    const one = single(flows, { dl_src: VM_A, dl_dst: VM_B, nw_dst: '192.0.2.1', nw_proto: 6, tp_dst: 81 });
+    expect(only(one)).toMatchObject({ kind: 'output', port: 2 });
   });
 
   it('recirculates ct(table=N) with an assumed ct_state', () => {
@@ -274,5 +288,22 @@ describe('walk: the seed walk-through (br-tun of the network node)', () => {
   });
   it('drops the rest', () => {
     expect(walk(net, { host: 'network01', bridge: 'br-tun', inPort: 2, frame: { tun_id: 5, dl_dst: BROADCAST } }).dispositions).toMatchObject([{ kind: 'drop', reason: 'rule', rule: { priority: 1 } }]);
+  });
+});
+
+describe('buildFrameFields', () => {
+  it.each([
+    { name: 'bad MAC', spec: { dl_src: 'fa:16:3e:00:00' }, field: 'dl_src' },
+    { name: 'bad VID', spec: { vlan: 4096 }, field: 'vlan' },
+    { name: 'bad address', spec: { nw_dst: '192.0.2.300' }, field: 'nw_dst' },
+    { name: 'bad register', spec: { regs: { 16: 1 } }, field: 'reg16' },
+    { name: 'bad ct_state', spec: { ct_state: '+bogus' }, field: 'ct_state' },
+  ])('rejects a $name with a typed error', ({ spec, field }) => {
+    expect(() => buildFrameFields(spec)).toThrow(FrameSpecError);
+    try {
+      buildFrameFields(spec);
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'bad-value', field });
+    }
   });
 });

@@ -4,7 +4,8 @@
 // or for lack of one), or undecidable (what the dump cannot tell) — never a guess.
 //
 // Semantics follow ovs-vswitchd's ofproto/ofproto-dpif-xlate.c as of OVS 3.1:
-// - Lookup: the highest-priority rule whose masked fields all match. Two matching rules of one
+// - Lookup: the highest-priority rule whose masked fields all match; conjunctive matches set
+//   conj_id and look the table up again (bridge-index.ts lookup). Two matching rules of one
 //   priority with different actions are undecidable (OpenFlow leaves the choice undefined; OVS's
 //   classifier picks one that a dump cannot tell). A table with no matching rule drops (the miss
 //   of OpenFlow 1.3+, and OVS's default for every table).
@@ -26,8 +27,8 @@
 //   output is tagged or untagged for its port. The FDB is the dumped one: nothing is learned.
 // - learn() adds nothing: the flows it learned are those of the dump. ct(table=N) recirculates
 //   with a connection state the dump does not hold: undecidable unless WalkOptions.ctState says
-//   which state to assume. controller, group, multipath, bundle, check_pkt_larger, conjunctive
-//   matches, unknown actions and unmodelled match fields are undecidable.
+//   which state to assume. controller, group, multipath, bundle, check_pkt_larger, several
+//   conjunctions satisfied at once, unknown actions and unmodelled match fields are undecidable.
 import {
   indexBridge,
   lookup,
@@ -285,6 +286,7 @@ function runTable(ctx: Ctx, scope: Scope, fields: bigint[], table: number, depth
     return;
   }
   const rule = result.rule;
+  if (result.conjunction !== undefined) note(ctx, scope, `conjunction(${result.conjunction.id}) matched at priority ${result.conjunction.priority}: conj_id=${result.conjunction.id}`);
   step(ctx, scope, { kind: 'rule', ...ruleRef(rule) }, depth);
   const saved = scope.table;
   scope.table = table;

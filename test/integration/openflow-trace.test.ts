@@ -63,6 +63,10 @@ const BR_INT_ACTION_FLOWS = [
   'table=0,priority=20,ip,nw_dst=192.0.2.206,actions=write_metadata:0x5/0xff,goto_table:35',
   'table=35,priority=2,metadata=0x5/0xff,actions=output:6',
   'table=35,priority=1,actions=drop',
+  // A conjunctive match, as Neutron's OVS firewall writes them: source address AND port.
+  'table=0,priority=25,ip,nw_src=192.0.2.10,actions=conjunction(7,1/2)',
+  'table=0,priority=25,tcp,tp_dst=8080,actions=conjunction(7,2/2)',
+  'table=0,priority=25,conj_id=7,ip,actions=output:6',
 ];
 
 /** br-tun as the Neutron OVS agent programs it (tables 0, 2, 3, 4, 10, 20, 22). */
@@ -285,6 +289,8 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     { name: 'output to the input port is skipped', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.204' }), expect: 'drop' },
     { name: 'resubmit loop hits the depth limit', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.205' }), expect: 'drop' },
     { name: 'write_metadata, goto_table, metadata match', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.206' }), expect: 'output' },
+    { name: 'conjunctive match: both clauses', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_proto: 6, tp_src: 40000, tp_dst: 8080 }), expect: 'output' },
+    { name: 'conjunctive match: one clause only, NORMAL floods', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_proto: 6, tp_src: 40000, tp_dst: 8081 }), expect: 'tunnel' },
     { name: 'VLAN 2 broadcast: access, trunk and native-untagged ports', host: 'compute1', bridge: 'br-int', inPort: 'tapC', frame: ip(MAC.C, BROADCAST, { nw_proto: 17, tp_src: 68, tp_dst: 67, nw_dst: '192.0.2.255' }), expect: 'tunnel' },
     { name: 'tagged VLAN 2 from a trunk port', host: 'compute1', bridge: 'br-int', inPort: 'trunkT', frame: ip(MAC.X, BROADCAST, { vlan: 2, nw_dst: '192.0.2.255' }), expect: 'tunnel' },
     { name: 'VLAN 5 from a trunk port that does not carry it', host: 'compute1', bridge: 'br-int', inPort: 'trunkT', frame: ip(MAC.X, BROADCAST, { vlan: 5, nw_dst: '192.0.2.255' }), expect: 'drop' },
