@@ -2,7 +2,7 @@
 // table sorted by priority (then dump order), each match flattened to parallel slot/mask/value
 // arrays, port names in matches and actions resolved to numbers, the FDB keyed by (VLAN, MAC).
 // Built once per WalkBridge object and cached, so that walking a frame does no string work.
-import { FIELD, OFPP } from './fields.js';
+import { FIELD } from './fields.js';
 import type { OfAction, OfFlow } from './types.js';
 import { parseMac } from './values.js';
 
@@ -188,10 +188,6 @@ export function indexBridge(bridge: WalkBridge): BridgeIndex {
   cache.set(bridge, index);
   return index;
 }
-
-/** The OVS port number of the bridge's own (LOCAL) port. */
-export const LOCAL_PORT = OFPP.LOCAL;
-export const IN_PORT_SLOT = FIELD.in_port;
 
 /** Below this many rules a table is scanned whole. */
 const BUCKET_THRESHOLD = 16;

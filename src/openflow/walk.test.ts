@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { WalkBridge, WalkFdbEntry, WalkPort } from './bridge-index.js';
 import { FIELD, OFPP } from './fields.js';
@@ -305,5 +306,31 @@ describe('buildFrameFields', () => {
     } catch (error) {
       expect(error).toMatchObject({ code: 'bad-value', field });
     }
+  });
+});
+
+describe('walk on random rules', () => {
+  const MATCHES = ['', 'in_port=1', 'in_port=2', 'ip', 'arp', 'dl_vlan=1', 'vlan_tci=0x0000', 'dl_dst=01:00:00:00:00:00/01:00:00:00:00:00', 'reg0=0x1', 'tun_id=0x2', 'metadata=0x1/0x1', 'frob=1', 'conj_id=3'];
+  const ACTIONS = ['output:1', 'output:2', 'output:3', 'NORMAL', 'FLOOD', 'IN_PORT', 'LOCAL', 'drop', 'resubmit(,1)', 'resubmit(2,0)', 'goto_table:2', 'mod_vlan_vid:1', 'strip_vlan', 'push_vlan:0x8100', 'set_field:4097->vlan_vid', 'load:0x1->NXM_NX_REG0[]', 'move:NXM_NX_REG0[]->NXM_NX_REG1[]', 'set_tunnel:0x2', 'write_metadata:0x1/0x1', 'learn(table=1,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[])', 'ct(table=1)', 'CONTROLLER:64', 'group:1', 'frob', 'exit', 'dec_ttl', 'conjunction(3,1/1)', 'clone(output:2)', 'output:NXM_NX_REG0[0..15]'];
+  const rule = fc.record({ table: fc.integer({ min: 0, max: 2 }), priority: fc.integer({ min: 0, max: 3 }), match: fc.subarray(MATCHES, { maxLength: 3 }), actions: fc.array(fc.constantFrom(...ACTIONS), { maxLength: 4 }) });
+  const ports: WalkPort[] = [
+    { ofport: 1, name: 'p1', type: 'system', tag: 1 },
+    { ofport: 2, name: 'p2', type: 'patch', peer: 'q2' },
+    { ofport: 3, name: 'gre', type: 'gre', remoteIp: '203.0.113.2', key: 'flow' },
+  ];
+  it('always ends in dispositions and never throws', () => {
+    fc.assert(
+      fc.property(fc.array(rule, { maxLength: 12 }), fc.array(rule, { maxLength: 6 }), fc.constantFrom<FrameSpec>({ dl_dst: BROADCAST }, { dl_dst: VM_B, vlan: 1 }, { dl_dst: VM_A, nw_dst: '192.0.2.1', nw_ttl: 1 }), (rules, peerRules, frame) => {
+        const dump = (rs: typeof rules): string => rs.map((r) => `table=${r.table},priority=${r.priority}${r.match.length > 0 ? `,${r.match.join(',')}` : ''} actions=${r.actions.join(',') || 'drop'}`).join('\n');
+        const w = buildWalkWorld([
+          { name: 'a', addresses: ['203.0.113.1'], bridges: [bridge('br', dump(rules), ports), bridge('br2', dump(peerRules), [{ ofport: 2, name: 'q2', type: 'patch', peer: 'p2' }, { ofport: 3, name: 'gre', type: 'gre', remoteIp: '203.0.113.1', key: 'flow' }])] },
+          { name: 'b', addresses: ['203.0.113.2'], bridges: [bridge('br', dump(peerRules), [{ ofport: 3, name: 'gre', type: 'gre', remoteIp: '203.0.113.1', key: 'flow' }])] },
+        ]);
+        const r = walk(w, { host: 'a', bridge: 'br', inPort: 1, frame });
+        expect(r.dispositions.length).toBeGreaterThan(0);
+        formatTrace(r);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
