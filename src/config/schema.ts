@@ -83,6 +83,11 @@ export const Config = z.strictObject({
     .strictObject({
       listen: HostPort.default('127.0.0.1:8080').describe('HTTP address for /health and /metrics; "off" is not allowed, use --no-http'),
       enabled: z.boolean().default(true),
+      snapshotTokens: z
+        .array(z.string().min(16, 'a snapshot token must be at least 16 characters'))
+        .default([])
+        .describe('bearer tokens agents present to POST /v1/snapshots; with none, only agents on this machine are accepted when http.listen is a loopback address'),
+      snapshotTokenFile: z.string().optional().describe('file with one bearer token per line (added to snapshotTokens); keeps tokens out of the YAML'),
     })
     .prefault({}),
   log: z

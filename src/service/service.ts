@@ -11,6 +11,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { startHttpServer, type HealthReport } from '../api/http-server.js';
 import { queryRoute } from '../api/query-route.js';
+import { snapshotRoute } from '../api/snapshot-route.js';
+import { TOPICS } from '../bus/bus.js';
+import { encodeSnapshot } from '../snapshot/codec.js';
+import { SnapshotStage } from '../topology/snapshot-stage.js';
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { DecodeStage } from '../pipeline/decode-stage.js';
@@ -52,6 +58,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
   const bus = await openBus(config, log);
   let store: Store | undefined;
   let stage: DecodeStage | undefined;
+  let snapshots: SnapshotStage | undefined;
   if (role === 'all') {
     store = await openStore(config);
     const report = await store.migrate();
@@ -69,6 +76,8 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       keepRawDatagrams: config.pipeline.keepRawDatagrams,
     });
     stage.start();
+    snapshots = new SnapshotStage(store, log.child({ module: 'snapshots' }));
+    snapshots.start(bus);
   }
 
   const receiver = await createReceiver(config, bus, log);
@@ -81,6 +90,19 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
   if (config.http.enabled) {
     const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>();
     if (store !== undefined) routes.set('/v1/query', queryRoute(store));
+    const tokens = await snapshotTokens(config);
+    const loopback = /^(127\.|\[::1\]|localhost:)/.test(config.http.listen);
+    routes.set(
+      '/v1/snapshots',
+      snapshotRoute({
+        tokens,
+        allowUnauthenticated: tokens.length === 0 && loopback,
+        onSnapshot: async (snapshot) => {
+          await bus.publish(TOPICS.SNAPSHOTS, [{ key: snapshot.host, value: encodeSnapshot(snapshot) }]);
+        },
+      }),
+    );
+    if (tokens.length === 0 && !loopback) log.warn({ listen: config.http.listen }, 'no http.snapshotTokens: POST /v1/snapshots refuses every agent (set tokens, or listen on loopback)');
     const http = await startHttpServer({
       listen: config.http.listen,
       registry: metrics.registry,
@@ -101,6 +123,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
           },
           bus: { kind: bus.kind, queued: bus.depth('hoptrace.sflow.raw.v1') },
           pipeline: stage?.status() ?? null,
+          snapshots: snapshots === undefined ? null : { ...snapshots.stats, queued: bus.depth(TOPICS.SNAPSHOTS) },
           store: store === undefined ? null : { kind: store.kind, database: store.database, ...(config.store.kind === 'chdb' ? { path: resolve(config.store.path) } : {}), reachable: storeOk },
         };
       },
@@ -119,6 +142,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       await receiver.stop();
       await bus.close(); // delivers what is queued to the decode stage
       await stage?.stop();
+      await snapshots?.stop();
       await closeHttp?.();
       await store?.close();
     },
@@ -172,4 +196,25 @@ function registerReceiverMetrics(metrics: Metrics, receiver: Receiver, bus: Bus)
   };
   metrics.beforeScrape.push(sync);
   metrics.kernelDropsSource.read = () => receiver.kernelDrops();
+}
+
+/** http.snapshotTokens plus the lines of http.snapshotTokenFile. */
+async function snapshotTokens(config: Config): Promise<string[]> {
+  const tokens = [...config.http.snapshotTokens];
+  const file = config.http.snapshotTokenFile;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError('unreadable', `http.snapshotTokenFile ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { key: 'http.snapshotTokenFile', origin: file });
+    }
+    for (const line of text.split('\n')) {
+      const token = line.trim();
+      if (token === '' || token.startsWith('#')) continue;
+      if (token.length < 16) throw new ConfigError('bad-value', `http.snapshotTokenFile ${file}: a token is shorter than 16 characters`, { key: 'http.snapshotTokenFile', origin: file });
+      tokens.push(token);
+    }
+  }
+  return tokens;
 }

@@ -149,9 +149,15 @@ export function topologyRows(t: HostTopology, findings: readonly Finding[] = [])
   };
 }
 
-/** Stores one snapshot: raw body, then the topology rows. Idempotent per (host, takenAt). */
+/**
+ * Stores one snapshot: the topology rows, then the raw body last, so a host_snapshots row means the
+ * whole snapshot is there. Idempotent per (host, takenAt): deduplication tokens drop a repeat.
+ */
 export async function storeSnapshot(store: Store, raw: RawSnapshot, topology: HostTopology, findings: readonly Finding[] = []): Promise<void> {
   const id = topology.snapshotId;
+  for (const [table, rows] of Object.entries(topologyRows(topology, findings))) {
+    if (rows.length > 0) await store.insert(table, rows, { dedupToken: `${table}:${id}` });
+  }
   const failed = raw.outputs.filter((o) => o.exitCode !== 0).length;
   await store.insert(
     'host_snapshots',
@@ -171,9 +177,6 @@ export async function storeSnapshot(store: Store, raw: RawSnapshot, topology: Ho
     ],
     { dedupToken: `host_snapshots:${id}` },
   );
-  for (const [table, rows] of Object.entries(topologyRows(topology, findings))) {
-    if (rows.length > 0) await store.insert(table, rows, { dedupToken: `${table}:${id}` });
-  }
 }
 
 /** The raw snapshots in force at `at` (latest taken_at <= at per host), or the latest ones. */
