@@ -6,13 +6,24 @@
 // hand (not part of `npm run bench`):
 //
 //   node dist/bench/store-cost.js [--datagrams 200000] [--batch 8334] [--no-raw] [--sql 'ALTER ...;...']
+//                                 [--stage [--chunks 2]]
 //
 // --sql runs statements after the migrations (e.g. drop the rollup view) to price a variant.
+// --stage runs the real DecodeStage instead of the loop below: every datagram is published to a
+// MemoryBus first (as envelopes), then the stage drains it with bus batches of --chunks x --batch
+// datagrams written --batch at a time (pipelined when --chunks > 1); wall time is the drain.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Writable } from 'node:stream';
+import { TOPICS } from '../src/bus/bus.js';
+import { MemoryBus } from '../src/bus/memory-bus.js';
+import { encodeEnvelope } from '../src/collector/envelope.js';
 import { DecodeError } from '../src/errors.js';
+import { createLogger } from '../src/observability/log.js';
+import { createMetrics } from '../src/observability/metrics.js';
+import { DecodeStage } from '../src/pipeline/decode-stage.js';
 import { SflowRowBatch } from '../src/pipeline/rows.js';
 import { decodeDatagram } from '../src/sflow/datagram.js';
 import type { Datagram } from '../src/sflow/types.js';
@@ -33,6 +44,8 @@ async function main(): Promise<void> {
       'no-raw': { type: 'boolean', default: false },
       sql: { type: 'string', default: '' },
       data: { type: 'string' },
+      stage: { type: 'boolean', default: false },
+      chunks: { type: 'string', default: '2' },
     },
     strict: true,
   });
@@ -44,6 +57,10 @@ async function main(): Promise<void> {
   try {
     await store.migrate();
     for (const sql of values.sql.split(';').map((s) => s.trim()).filter((s) => s !== '')) await store.command(sql);
+    if (values.stage) {
+      await runStage(store, payloads, total, batchSize, Number(values.chunks), !values['no-raw']);
+      return;
+    }
     const batch = new SflowRowBatch({ keepRawDatagrams: !values['no-raw'] });
     const start = Date.now();
     let insertS = 0;
@@ -116,6 +133,54 @@ async function main(): Promise<void> {
     await store.close();
     if (values.data === undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The decode stage draining a bus that holds every datagram already. */
+async function runStage(store: ChdbStore, payloads: readonly Uint8Array[], total: number, batch: number, chunks: number, keepRaw: boolean): Promise<void> {
+  const bus = new MemoryBus({ capacity: total });
+  const start = Date.now();
+  for (let index = 0; index < total; index++) {
+    const payload = Uint8Array.from(payloads[index % payloads.length] as Uint8Array);
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    view.setUint32(AGENT_OFFSET, TEST_NET_2 + (index % AGENTS) + 1);
+    view.setUint32(SEQUENCE_OFFSET, index + 1);
+    if (!bus.tryPublish(TOPICS.SFLOW_RAW, { key: '127.0.0.1', value: encodeEnvelope(start + index / 20, '127.0.0.1', 6343, payload) })) throw new Error('bus full');
+  }
+  const sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const stage = new DecodeStage({
+    bus,
+    store,
+    metrics: createMetrics(),
+    log: createLogger({ level: 'error', format: 'json', destination: sink }),
+    maxBatch: batch * chunks,
+    chunkDatagrams: batch,
+    lingerMs: 1000,
+    keepRawDatagrams: keepRaw,
+  });
+  const pid = process.pid;
+  const threads0 = threadCpuSeconds(pid);
+  const cpu0 = processCpuSeconds(pid) ?? 0;
+  const wall0 = performance.now();
+  stage.start();
+  while (stage.status().datagrams < total) await sleep(20);
+  const wallS = (performance.now() - wall0) / 1000;
+  const cpuS = (processCpuSeconds(pid) ?? 0) - cpu0;
+  await stage.stop();
+  const threads = threadCpuDelta(threads0, threadCpuSeconds(pid));
+  process.stdout.write(
+    `${JSON.stringify({
+      mode: 'stage',
+      datagrams: total,
+      batch,
+      chunks,
+      wallS: round(wallS),
+      datagramsPerS: Math.round(total / wallS),
+      cpuS: round(cpuS),
+      usPerDatagram: round((cpuS * 1e6) / total),
+      cores: round(cpuS / wallS),
+      threads: Object.fromEntries(threads.map(([n, s]) => [n, round(s)])),
+    })}\n`,
+  );
 }
 
 function round(n: number): number {
