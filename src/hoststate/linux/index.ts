@@ -28,3 +28,5 @@ export { evaluateIptables, matchRule } from './iptables-eval.js';
 export type { ConntrackState, EvaluateOptions, IptablesEvaluation, IptablesPacket, IptablesTraceStep, IptablesVerdict, MatchResult } from './iptables-eval.js';
 export { iptablesCounterDeltas } from './iptables-counters.js';
 export type { IptablesCounterDelta } from './iptables-counters.js';
+export { LINUX_COMMAND_KINDS, linuxOutputSource, parseLinuxOutput } from './from-outputs.js';
+export type { LinuxParsed, LinuxParsedKind } from './from-outputs.js';
