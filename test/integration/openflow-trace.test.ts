@@ -63,6 +63,8 @@ const BR_INT_ACTION_FLOWS = [
   'table=0,priority=20,ip,nw_dst=192.0.2.206,actions=write_metadata:0x5/0xff,goto_table:35',
   'table=35,priority=2,metadata=0x5/0xff,actions=output:6',
   'table=35,priority=1,actions=drop',
+  'table=0,priority=20,dl_vlan=2,ip,nw_dst=192.0.2.207,actions=set_field:4099->vlan_vid,set_field:5->vlan_pcp,output:7,output:8',
+  'table=0,priority=20,ip,nw_dst=192.0.2.209,actions=mod_vlan_pcp:5,output:8',
   // A conjunctive match, as Neutron's OVS firewall writes them: source address AND port.
   'table=0,priority=25,ip,nw_src=192.0.2.10,actions=conjunction(7,1/2)',
   'table=0,priority=25,tcp,tp_dst=8080,actions=conjunction(7,2/2)',
@@ -289,6 +291,8 @@ describe('openflow walk against ovs-appctl ofproto/trace (real OVS, two hosts, G
     { name: 'output to the input port is skipped', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.204' }), expect: 'drop' },
     { name: 'resubmit loop hits the depth limit', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.205' }), expect: 'drop' },
     { name: 'write_metadata, goto_table, metadata match', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.206' }), expect: 'output' },
+    { name: 'set_field vlan_vid and vlan_pcp on a tagged frame', host: 'compute1', bridge: 'br-int', inPort: 'trunkT', frame: ip(MAC.X, MAC.A, { vlan: 2, nw_dst: '192.0.2.207' }), expect: 'output' },
+    { name: 'mod_vlan_pcp on an untagged frame', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_dst: '192.0.2.209' }), expect: 'output' },
     { name: 'conjunctive match: both clauses', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_proto: 6, tp_src: 40000, tp_dst: 8080 }), expect: 'output' },
     { name: 'conjunctive match: one clause only, NORMAL floods', host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: ip(MAC.A, MAC.X, { nw_proto: 6, tp_src: 40000, tp_dst: 8081 }), expect: 'tunnel' },
     { name: 'VLAN 2 broadcast: access, trunk and native-untagged ports', host: 'compute1', bridge: 'br-int', inPort: 'tapC', frame: ip(MAC.C, BROADCAST, { nw_proto: 17, tp_src: 68, tp_dst: 67, nw_dst: '192.0.2.255' }), expect: 'tunnel' },
