@@ -13,7 +13,7 @@ export type CheckName =
   | 'port-dead-vlan'
   | 'tap-without-qbr'
   | 'qbr-without-qvb'
-  | 'qvb-without-qvo'
+  | 'qvo-without-qvb'
   | 'veth-without-peer'
   | 'patch-peer-missing'
   | 'tunnel-port-error'
@@ -91,7 +91,7 @@ export function checkTopology(hosts: readonly HostTopology[], options: CheckOpti
       const qvb = rootDevices.get(`qvb${id}`);
       const tap = rootDevices.get(`tap${id}`);
       if (qvb === undefined) {
-        add('qvb-without-qvo', 'error', `qvo${id}`, `qvo${id} is on ${intBridge} but its veth peer qvb${id} does not exist`, portEvidence(p));
+        add('qvo-without-qvb', 'error', `qvo${id}`, `qvo${id} is on ${intBridge} but its veth peer qvb${id} does not exist`, portEvidence(p));
       }
       if (qbr === undefined) {
         if (tap !== undefined) add('tap-without-qbr', 'error', `tap${id}`, `tap${id} exists but its Linux bridge qbr${id} does not: the security-group bridge is missing`, deviceEvidence(tap));

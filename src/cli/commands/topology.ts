@@ -46,7 +46,7 @@ Examples:
   $ hoptrace topology --render topology.svg
 
 Findings (exit status stays 0; filter them with --json | jq):
-  port-untagged, port-dead-vlan, tap-without-qbr, qbr-without-qvb, qvb-without-qvo,
+  port-untagged, port-dead-vlan, tap-without-qbr, qbr-without-qvb, qvo-without-qvb,
   veth-without-peer, patch-peer-missing, tunnel-port-error, tunnel-remote-unknown,
   vlan-without-tunnel-mapping, network-without-dhcp`)
     .action(async (flags: TopologyFlags, command: Command) => {
