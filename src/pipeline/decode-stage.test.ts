@@ -41,10 +41,12 @@ class RecordingStore implements Store {
   readonly kind = 'chdb' as const;
   readonly database = 'test';
   readonly inserts: Insert[] = [];
-  readonly pending: { table: string; resolve: () => void; reject: (error: Error) => void }[] = [];
+  readonly pending: { table: string; token: string | undefined; resolve: () => void; reject: (error: Error) => void }[] = [];
   /** When set, inserts complete at once (or fail with this error for the named table). */
   auto = false;
   failTable: string | undefined;
+  /** The failure is one the store will never get over (a schema mismatch). */
+  failForGood = false;
 
   migrate(): Promise<MigrationReport> {
     return Promise.resolve({ database: 'test', applied: [], alreadyApplied: [], retentionChanged: [] });
@@ -53,9 +55,13 @@ class RecordingStore implements Store {
   insert(table: string, rows: readonly Row[] | EncodedRows, options?: InsertOptions): Promise<void> {
     const encoded = rows as EncodedRows;
     this.inserts.push({ table, rows: encoded.rowCount, token: options?.dedupToken, data: Uint8Array.from(encoded.data) });
-    if (this.failTable === table) return Promise.reject(new StoreError('insert-failed', 'connection lost', {}, { retriable: true }));
+    if (this.failTable === table) {
+      return Promise.reject(
+        this.failForGood ? new StoreError('insert-failed', 'no such column', {}, { retriable: false }) : new StoreError('insert-failed', 'connection lost', {}, { retriable: true }),
+      );
+    }
     if (this.auto) return Promise.resolve();
-    return new Promise((resolve, reject) => this.pending.push({ table, resolve, reject }));
+    return new Promise((resolve, reject) => this.pending.push({ table, token: options?.dedupToken, resolve, reject }));
   }
 
   query<T>(): Promise<T[]> {
@@ -95,28 +101,31 @@ async function flush(): Promise<void> {
 }
 
 describe('DecodeStage pipelined chunks', () => {
-  it('writes a batch in chunks, one insert at a time, and resolves only when the last one is stored', async () => {
+  it('writes a batch in chunks, one chunk at a time, and resolves only when the last one is stored', async () => {
     const store = new RecordingStore();
     const batch = messages(300);
     let done = false;
     const handled = stage(store, 100).handle(batch).then(() => {
       done = true;
     });
-    const tables: string[] = [];
+    const rounds: string[][] = [];
     while (!done) {
       await flush();
-      // Never more than one insert outstanding: the next chunk waits for the previous one.
-      expect(store.pending.length).toBeLessThanOrEqual(1);
-      const next = store.pending.shift();
-      if (next === undefined) continue;
-      tables.push(next.table);
-      next.resolve();
+      if (store.pending.length === 0) continue;
+      // What is pending belongs to one chunk (one token): the next chunk waits for all of it.
+      const chunkTokens = new Set(store.pending.map((p) => p.token?.slice(0, p.token.lastIndexOf(':'))));
+      expect(chunkTokens.size).toBe(1);
+      expect(done).toBe(false);
+      rounds.push(store.pending.map((p) => p.table).sort());
+      for (const p of store.pending.splice(0)) p.resolve();
     }
     await handled;
-    // Three chunks of 100 datagrams, each with its flow rows and its raw datagrams.
+    // Three chunks of 100 datagrams, each with its flow rows and its raw datagrams, written together.
+    expect(rounds).toHaveLength(3);
+    for (const tables of rounds) expect(tables).toContain('flow_samples');
+    for (const tables of rounds) expect(tables).toContain('sflow_datagrams');
     const datagramInserts = store.inserts.filter((i) => i.table === 'sflow_datagrams');
     expect(datagramInserts.map((i) => i.rows)).toEqual([100, 100, 100]);
-    expect(tables.filter((t) => t === 'flow_samples')).toHaveLength(3);
     const tokens = store.inserts.map((i) => i.token);
     expect(new Set(tokens).size).toBe(tokens.length);
   });
@@ -139,18 +148,26 @@ describe('DecodeStage pipelined chunks', () => {
     }
   });
 
-  it('decodes the next chunk while the previous insert is pending', async () => {
+  it('holds the next chunk back until the previous chunk is stored', async () => {
     const store = new RecordingStore();
     const s = stage(store, 100);
-    const handled = s.handle(messages(200));
+    let done = false;
+    const handled = s.handle(messages(200)).then(() => {
+      done = true;
+    });
     await flush();
-    // The first chunk's first insert is pending; the second chunk is decoded already (its rows
-    // wait in the other buffer), but not written yet.
-    expect(store.pending.map((p) => p.table)).toEqual(['flow_samples']);
-    while (store.pending.length > 0 || store.inserts.length < 6) {
-      store.pending.shift()?.resolve();
+    // The first chunk's inserts are pending; the second chunk (decoded meanwhile into the other
+    // row buffers) is not written until they are done.
+    const firstChunk = store.inserts.length;
+    expect(store.pending).toHaveLength(firstChunk);
+    expect(store.pending.map((p) => p.table)).toContain('flow_samples');
+    await flush();
+    expect(store.inserts).toHaveLength(firstChunk); // the second chunk waits
+    while (!done) {
+      for (const p of store.pending.splice(0)) p.resolve();
       await flush();
     }
+    expect(store.inserts.length).toBeGreaterThan(firstChunk);
     await handled;
     expect(s.status().datagrams).toBe(200);
   });
@@ -171,5 +188,19 @@ describe('DecodeStage pipelined chunks', () => {
     // What the failed try wrote comes again with the same tokens (the store drops it as a repeat).
     expect(replay.slice(0, firstTry.length)).toEqual(firstTry);
     expect(s.status().datagrams).toBe(300);
+  });
+
+  it('quarantines a chunk the store will never take, and goes on', async () => {
+    const store = new RecordingStore();
+    store.auto = true;
+    store.failTable = 'flow_samples';
+    store.failForGood = true;
+    const s = stage(store, 100);
+    await s.handle(messages(200));
+    const quarantine = store.inserts.filter((i) => i.table === 'quarantine');
+    expect(quarantine.map((i) => i.rows)).toEqual([100, 100]);
+    expect(new Set(quarantine.map((i) => i.token)).size).toBe(2);
+    expect(s.status().datagrams).toBe(200);
+    expect(s.status().lastError).toContain('no such column');
   });
 });

@@ -164,33 +164,50 @@ export class DecodeStage {
     }
   }
 
+  /**
+   * Writes a chunk's tables, all at once: each insert is one engine query working off the JS
+   * thread, so the raw datagrams and the samples are written side by side. Resolves when every
+   * table has its rows; a retriable failure rejects (after the others settled) and the batch is
+   * handed over again, the tables that were written dropping the repeat by their token.
+   */
   async #write(rows: SflowRowBatch, batch: readonly BusMessage[]): Promise<void> {
     const token = batchToken(batch);
     const tables = rows.tables();
     const m = this.#o.metrics;
-    for (const { table, rows: encoded } of tables) {
-      const stopTimer = m.insertSeconds.startTimer();
-      try {
-        await this.#o.store.insert(table, encoded, { dedupToken: `${token}:${table}` });
-      } catch (error) {
-        m.insertFailures.inc({ retriable: String(error instanceof StoreError && error.retriable) });
-        this.#status.lastError = error instanceof Error ? error.message : String(error);
-        const retriable = !(error instanceof StoreError) || error.retriable;
-        const { log } = this.#admit(`insert:${table}`);
-        if (retriable) {
-          if (log) this.#o.log.error({ err: error, table, rows: encoded.rowCount }, 'store insert failed; the batch will be handed over again');
-          throw error;
+    const outcomes = await Promise.allSettled(
+      tables.map(async ({ table, rows: encoded }) => {
+        const stopTimer = m.insertSeconds.startTimer();
+        try {
+          await this.#o.store.insert(table, encoded, { dedupToken: `${token}:${table}` });
+        } finally {
+          stopTimer();
         }
-        // The store will never take these rows (a bug in a row encoder, a schema mismatch): keep the
-        // datagrams in quarantine so they can be replayed once fixed, and move on.
-        if (log) this.#o.log.error({ err: error, table, rows: encoded.rowCount }, 'store rejected the batch; its datagrams go to quarantine');
-        await this.#quarantineBatch(batch, table, error);
-        return;
-      } finally {
-        stopTimer();
-      }
-      m.rowsInserted.inc({ table }, encoded.rowCount);
+        m.rowsInserted.inc({ table }, encoded.rowCount);
+      }),
+    );
+    let rejected: { table: string; rowCount: number; error: unknown } | undefined;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i];
+      const written = tables[i];
+      if (outcome?.status !== 'rejected' || written === undefined) continue;
+      const error: unknown = outcome.reason;
+      m.insertFailures.inc({ retriable: String(error instanceof StoreError && error.retriable) });
+      this.#status.lastError = error instanceof Error ? error.message : String(error);
+      const failure = { table: written.table, rowCount: written.rows.rowCount, error };
+      // A retriable failure wins: the whole batch comes again, nothing goes to quarantine.
+      if (rejected === undefined || isRetriable(error)) rejected = failure;
     }
+    if (rejected === undefined) return;
+    const { table, rowCount, error } = rejected;
+    const { log } = this.#admit(`insert:${table}`);
+    if (isRetriable(error)) {
+      if (log) this.#o.log.error({ err: error, table, rows: rowCount }, 'store insert failed; the batch will be handed over again');
+      throw error;
+    }
+    // The store will never take these rows (a bug in a row encoder, a schema mismatch): keep the
+    // datagrams in quarantine so they can be replayed once fixed, and move on.
+    if (log) this.#o.log.error({ err: error, table, rows: rowCount }, 'store rejected the batch; its datagrams go to quarantine');
+    await this.#quarantineBatch(batch, table, error as StoreError);
   }
 
   async #quarantineBatch(batch: readonly BusMessage[], table: string, error: StoreError): Promise<void> {
@@ -236,6 +253,10 @@ export class DecodeStage {
   #admit(key: string): { log: boolean; suppressed: number } {
     return this.#throttle.admit(key, this.#clock());
   }
+}
+
+function isRetriable(error: unknown): boolean {
+  return !(error instanceof StoreError) || error.retriable;
 }
 
 /** A deterministic id for a batch: the same messages handed over again give the same token. */
