@@ -1,19 +1,21 @@
 // The path engine on the real Neutron lab (sampling 1): the offline trace of vm1's ICMP to the DHCP
 // port across hosts, then `analyze` of a real sFlow capture with snapshots taken by the agent:
 // healthy traffic is delivered; each break scenario is found at the right hop and rule.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { walk } from '../../src/openflow/walk.js';
+import { analyzeCapture, formatPath, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { buildTopologyWorld } from '../../src/pathengine/world.js';
 import { buildTopologies } from '../../src/topology/build.js';
-import { breakLab, repairLab, type BreakScenario } from '../lab/break.js';
+import { breakLab, repairLab, WRONG_REMOTE_IP, type BreakScenario } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
 import { sosSource } from '../lab/sos-tree.js';
-import { probeOvsLab } from '../support/ovs-lab.js';
+import { ping } from '../lab/traffic.js';
+import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 
 const unavailable = await probeOvsLab();
@@ -35,6 +37,26 @@ describe('path engine on the Neutron lab', () => {
         return collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
       }),
     );
+  }
+
+  /** vm1 pings the DHCP port; the capture of that time and the snapshots after it, analyzed. */
+  async function pingAndAnalyze(tag: string): Promise<{ paths: AnalyzedPath[]; received: number }> {
+    const l = get();
+    const collector = l.collector;
+    if (collector === undefined) throw new Error('lab opened no collector');
+    const vm1 = l.instance('vm1');
+    collector.clear();
+    const result = await ping(vm1, l.dhcp.ip, 2);
+    // counters (polling) and the last flow samples: wait until every host's bridges said something
+    await collector.waitFor('flow samples after the ping', (d) => (d.length > 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 1500));
+    const pcap = join(work, `${tag}.pcap`);
+    writeFileSync(pcap, buildPcap(collector.datagrams));
+    const raws = await snapshots();
+    const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), pcap, buildTopologies(raws).topologies, { rawSnapshots: raws });
+    // the echo requests, or the ARP requests for the DHCP port when vm1's neighbour entry expired (flow srcIp/dstIp are arp_spa/arp_tpa)
+    const paths = analysis.paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.dstIp === l.dhcp.ip && (p.flow.icmpType === 8 || p.flow.ipProtocol === null));
+    return { paths, received: result.received };
   }
 
   beforeAll(async () => {
@@ -70,7 +92,98 @@ describe('path engine on the Neutron lab', () => {
     expect(result.steps.some((s) => s.kind === 'rule' && s.host === 'compute1' && s.bridge === 'br-tun' && s.match.includes(`dl_vlan=${l.host('compute1').localVlan}`))).toBe(true);
     expect(result.steps.some((s) => s.kind === 'rule' && s.host === 'network1' && s.bridge === 'br-tun' && s.actions.includes(`mod_vlan_vid:${l.host('network1').localVlan}`))).toBe(true);
   });
-});
+  it('analyze: healthy lab, vm1 pings the DHCP port: delivered, no drops', async () => {
+    const l = get();
+    const { paths, received } = await pingAndAnalyze('healthy');
+    expect(received).toBeGreaterThan(0);
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.verdict, formatPath(p)).toBe('delivered');
+      expect(p.drop).toBeNull();
+      // compute1 br-int and network1 br-tun saw it; it ends in the qdhcp namespace
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`)).toEqual(expect.arrayContaining(['compute1/br-int', 'network1/br-tun']));
+      const last = p.hops[p.hops.length - 1];
+      expect(last).toMatchObject({ host: 'network1', kind: 'namespace', namespace: l.dhcp.namespace, device: l.dhcp.device });
+      expect(p.hops[0]).toMatchObject({ host: 'compute1', kind: 'vm-port', device: l.instance('vm1').devices.tap });
+      expect(p.hops.some((h) => h.kind === 'tunnel' && h.tunnelId === l.network.segmentationId)).toBe(true);
+    }
+  });
 
-export type { BreakScenario };
-export { breakLab, repairLab };
+  async function broken(scenario: BreakScenario): Promise<AnalyzedPath[]> {
+    const l = get();
+    await breakLab(l, scenario);
+    try {
+      const { paths, received } = await pingAndAnalyze(scenario);
+      expect(received).toBe(0);
+      return paths;
+    } finally {
+      await repairLab(l, scenario);
+    }
+  }
+
+  it('analyze: tun-to-vlan-removed: dropped on network1 br-tun by the table-3 default drop', async () => {
+    const paths = await broken('tun-to-vlan-removed');
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-tun', table: 3 });
+      expect(p.drop?.rule).toMatch(/priority=0 actions=drop/);
+    }
+  });
+
+  it('analyze: vlan-to-tun-removed: dropped on compute1 br-tun', async () => {
+    const paths = await broken('vlan-to-tun-removed');
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun' });
+    }
+  });
+
+  it('analyze: qvo-untagged: dropped on compute1 (the frame enters br-int untagged)', async () => {
+    const paths = await broken('qvo-untagged');
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop?.host, formatPath(p)).toBe('compute1');
+      expect(p.hops.find((h) => h.kind === 'ovs-bridge' && h.device === 'br-int')?.vlan ?? null).toBeNull();
+    }
+  });
+
+  it('analyze: gre-remote-ip-wrong: dropped at compute1\'s tunnel port to the wrong remote_ip', async () => {
+    const paths = await broken('gre-remote-ip-wrong');
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun' });
+      expect(p.drop?.reason).toContain(WRONG_REMOTE_IP);
+    }
+  });
+
+  it('analyze: sg-drop: the echo reply dies in vm1\'s qbr by the DROP rule of its ingress chain on compute1', async () => {
+    const l = get();
+    const vm1 = l.instance('vm1');
+    await breakLab(l, 'sg-drop');
+    let replies: AnalyzedPath[];
+    try {
+      const collector = l.collector;
+      if (collector === undefined) throw new Error('lab opened no collector');
+      collector.clear();
+      const result = await ping(vm1, l.dhcp.ip, 2);
+      expect(result.received).toBe(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      const raws = await snapshots();
+      const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), 'sg-drop.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws });
+      replies = analysis.paths.filter((p) => p.flow.srcIp === l.dhcp.ip && p.flow.dstIp === vm1.ip && p.flow.icmpType === 0);
+    } finally {
+      await repairLab(l, 'sg-drop');
+    }
+    expect(replies.length).toBeGreaterThan(0);
+    for (const p of replies) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', device: vm1.devices.qbr, table: 'filter' });
+      expect(p.drop?.rule).toContain(vm1.chains.ingress);
+      expect(p.drop?.rule).toContain('DROP');
+    }
+  });
+});

@@ -1,0 +1,83 @@
+// hoptrace analyze: a capture of sFlow datagrams and the hosts' snapshots, replayed through the
+// pipeline's stages (decode, resolve, fingerprint, correlate, trace, verdict), no store needed.
+import { readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { UsageError } from '../../errors.js';
+import { analyzeCapture, formatPath, formatSummary, type Analysis } from '../../pathengine/analyze.js';
+import type { Verdict } from '../../pathengine/verdict.js';
+import { buildTopologies } from '../../topology/build.js';
+import type { GlobalFlags } from '../main.js';
+import { toJson } from '../json.js';
+import { Progress } from '../progress.js';
+import { loadSnapshots } from './trace.js';
+
+export interface AnalyzeFlags {
+  pcap: string;
+  snapshots?: string[];
+  data?: string;
+  at?: string;
+  json?: boolean;
+  verdict?: string[];
+  window?: string;
+}
+
+const VERDICTS: readonly Verdict[] = ['delivered', 'dropped', 'lost', 'incomplete'];
+
+export function register(program: Command): void {
+  program
+    .command('analyze')
+    .description('Reconstruct per-hop frame paths from an sFlow capture and host snapshots: where each frame was delivered or died, and why')
+    .requiredOption('--pcap <file>', 'capture of sFlow datagrams (pcap or pcapng, any UDP port)')
+    .option('-s, --snapshots <path...>', 'host snapshots (extracted sosreports, agent --out directories, tarballs); default: the store')
+    .option('-d, --data <dir>', 'embedded store directory (default ./data), when --snapshots is not given')
+    .option('--at <time>', 'the topology in force at this time (default: the latest snapshot of each host)')
+    .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
+    .option('--window <ms>', 'correlation window in milliseconds (default 2000)')
+    .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops; then one {"summary": ...} line')
+    .addHelpText('after', `
+Examples:
+  $ tcpdump -i any -w sflow.pcap udp port 6343          # on the collector, while reproducing
+  $ hoptrace analyze --pcap sflow.pcap --snapshots sosreport-compute1/ sosreport-network1/
+  $ hoptrace analyze --pcap sflow.pcap --snapshots ./snapshots --verdict dropped lost
+  $ hoptrace analyze --pcap sflow.pcap --json | jq 'select(.verdict=="dropped") | .drop'
+
+Verdicts: delivered | dropped {host, device, bridge, table, rule, reason} | lost (seen up to a hop,
+never after, with sampling 1) | incomplete (the snapshots do not cover the frame's path).`)
+    .action(async (flags: AnalyzeFlags, command: Command) => {
+      await runAnalyze(flags, command.optsWithGlobals());
+    });
+}
+
+export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Promise<Analysis> {
+  const wanted = flags.verdict;
+  for (const v of wanted ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new UsageError(`--verdict ${v}: use ${VERDICTS.join(', ')}`);
+  const windowMs = flags.window === undefined ? undefined : Number(flags.window);
+  if (windowMs !== undefined && !(Number.isFinite(windowMs) && windowMs > 0)) throw new UsageError(`--window ${flags.window}: a positive number of milliseconds`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(flags.pcap));
+  } catch (error) {
+    throw new UsageError(`--pcap ${flags.pcap}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: error });
+  }
+  const raws = await loadSnapshots({ ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }), ...(flags.at === undefined ? {} : { at: flags.at }), ...(flags.data === undefined ? {} : { data: flags.data }) }, globals);
+  const { topologies } = buildTopologies(raws);
+  let progress: Progress | undefined;
+  const analysis = analyzeCapture(bytes, flags.pcap, topologies, {
+    rawSnapshots: raws,
+    ...(windowMs === undefined ? {} : { windowMs }),
+    onProgress: (done, total) => {
+      progress ??= new Progress('analyzing paths', total);
+      progress.tick();
+      if (done === total) progress.finish();
+    },
+  });
+  const paths = wanted === undefined ? analysis.paths : analysis.paths.filter((p) => wanted.includes(p.verdict));
+  if (flags.json === true) {
+    for (const p of paths) process.stdout.write(`${toJson(p)}\n`);
+    process.stdout.write(`${toJson({ summary: { ...analysis.stats, topDrops: analysis.topDrops, resolver: analysis.resolver } })}\n`);
+    return analysis;
+  }
+  for (const p of paths) process.stdout.write(`${formatPath(p)}\n\n`);
+  process.stdout.write(formatSummary(analysis));
+  return analysis;
+}

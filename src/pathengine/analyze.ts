@@ -1,0 +1,517 @@
+// Offline analysis (`hoptrace analyze`): a capture of sFlow datagrams and the hosts' snapshots run
+// through the pipeline's stages — decode, resolve, fingerprint, correlate — then, per group of
+// observations of one frame (or flow), the predicted path (the OpenFlow walk from its first
+// observation, with the Linux hops around OVS), aligned with the observed hops, and a verdict.
+import { DecodeError } from '../errors.js';
+import type { RawSnapshot } from '../hoststate/snapshot.js';
+import type { IptablesRuleset } from '../hoststate/linux/iptables-save.js';
+import type { FrameSpec } from '../openflow/frame.js';
+import { walk, type Disposition, type WalkResult } from '../openflow/walk.js';
+import { readUdpPayloads } from '../pcap/pcap-reader.js';
+import { decodeDatagram } from '../sflow/datagram.js';
+import type { Datagram } from '../sflow/types.js';
+import { linuxFromOutputs } from '../topology/build-linux.js';
+import type { HostTopology } from '../topology/model.js';
+import { Correlator, hopRank, type ClosedGroup, type JoinMode } from './correlate.js';
+import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, type Hop, type LinuxFrame, type LinuxLeg } from './linux-hops.js';
+import { toObservations, type Observation } from './observation.js';
+import { TopologyResolver, type ResolverStats } from './resolve.js';
+import { chainTo, confidence, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
+import { buildTopologyWorld, type TopologyWorld } from './world.js';
+
+export interface PathFlow {
+  srcMac: string | null;
+  dstMac: string | null;
+  srcIp: string | null;
+  dstIp: string | null;
+  ipProtocol: number | null;
+  srcPort: number | null;
+  dstPort: number | null;
+  icmpType: number | null;
+}
+
+export interface AnalyzedPath {
+  pathId: string;
+  kind: 'frame' | 'flow';
+  flow: PathFlow;
+  fingerprint: string | null;
+  firstSeen: string;
+  lastSeen: string;
+  verdict: Verdict;
+  confidence: number;
+  drop: PathDrop | null;
+  hops: Hop[];
+  observations: number;
+  samplingRate: number;
+  /** `ovs-appctl ofproto/trace` commands that would settle the doubtful hops (host: command). */
+  checks: { host: string; command: string }[];
+  doubts: string[];
+  /** Hops of this path this sFlow configuration can never observe. */
+  coverage: string[];
+}
+
+export interface AnalysisStats {
+  pcapFrames: number;
+  udpDatagrams: number;
+  sflowDatagrams: number;
+  decodeErrors: number;
+  observations: number;
+  groups: number;
+  paths: number;
+  byVerdict: Record<Verdict, number>;
+  elapsedMs: number;
+}
+
+export interface Analysis {
+  paths: AnalyzedPath[];
+  stats: AnalysisStats;
+  resolver: ResolverStats;
+  /** Top drop points: "host device table rule" with the number of paths dying there. */
+  topDrops: { where: string; paths: number }[];
+}
+
+export interface AnalyzeOptions {
+  /** The raw snapshots the topologies came from: their iptables rulesets are evaluated on qbr hops. */
+  rawSnapshots?: readonly RawSnapshot[];
+  windowMs?: number;
+  join?: JoinMode;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface TimedDatagram {
+  datagram: Datagram;
+  receivedAtMs: number;
+  exporter: string;
+}
+
+interface Context {
+  world: TopologyWorld;
+  resolver: TopologyResolver;
+  rulesets: Map<string, Map<string, IptablesRuleset>>;
+}
+
+/** Decodes the sFlow datagrams of a pcap/pcapng capture (any UDP port); bad datagrams are counted. */
+export function readCapture(bytes: Uint8Array, source: string): { datagrams: TimedDatagram[]; pcapFrames: number; udp: number; decodeErrors: number; errors: string[] } {
+  const packets = readUdpPayloads(bytes, source);
+  const datagrams: TimedDatagram[] = [];
+  let decodeErrors = 0;
+  const errors: string[] = [];
+  for (const p of packets) {
+    try {
+      datagrams.push({ datagram: decodeDatagram(p.payload), receivedAtMs: p.timestampMs, exporter: p.srcIp });
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      decodeErrors++;
+      if (errors.length < 10) errors.push(`${source} frame ${p.frame}: ${error.message}`);
+    }
+  }
+  return { datagrams, pcapFrames: packets.counts.frames, udp: packets.counts.udp, decodeErrors, errors };
+}
+
+export function analyzeCapture(bytes: Uint8Array, source: string, topologies: readonly HostTopology[], options: AnalyzeOptions = {}): Analysis {
+  const t0 = performance.now();
+  const capture = readCapture(bytes, source);
+  const analysis = analyzeDatagrams(capture.datagrams, topologies, options);
+  analysis.stats.pcapFrames = capture.pcapFrames;
+  analysis.stats.udpDatagrams = capture.udp;
+  analysis.stats.decodeErrors = capture.decodeErrors;
+  analysis.stats.elapsedMs = Math.round(performance.now() - t0);
+  return analysis;
+}
+
+export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies: readonly HostTopology[], options: AnalyzeOptions = {}): Analysis {
+  const t0 = performance.now();
+  const resolver = new TopologyResolver(topologies);
+  for (const d of datagrams) resolver.learn(d.datagram);
+  const rulesets = new Map<string, Map<string, IptablesRuleset>>();
+  for (const raw of options.rawSnapshots ?? []) rulesets.set(raw.host, linuxFromOutputs(raw.outputs).rulesets);
+  const ctx: Context = { world: buildTopologyWorld(topologies), resolver, rulesets };
+  const correlator = new Correlator({ resolver, ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }), ...(options.join === undefined ? {} : { join: options.join }) });
+  const ordered = [...datagrams].sort((a, b) => a.receivedAtMs - b.receivedAtMs);
+  let observations = 0;
+  const groups: ClosedGroup[] = [];
+  for (const d of ordered) {
+    for (const o of toObservations(d.datagram, { receivedAtMs: d.receivedAtMs, exporter: d.exporter })) {
+      observations++;
+      correlator.add(o);
+    }
+    groups.push(...correlator.takeClosed());
+  }
+  groups.push(...correlator.flush());
+  groups.sort((a, b) => a.firstSeen - b.firstSeen);
+  const paths: AnalyzedPath[] = [];
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i];
+    if (g !== undefined) paths.push(analyzeGroup(g, ctx));
+    options.onProgress?.(i + 1, groups.length);
+  }
+  const byVerdict: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
+  for (const p of paths) byVerdict[p.verdict]++;
+  const drops = new Map<string, number>();
+  for (const p of paths) {
+    if (p.drop === null) continue;
+    const where = `${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}${p.drop.rule === null ? '' : ` ${p.drop.rule}`}`;
+    drops.set(where, (drops.get(where) ?? 0) + 1);
+  }
+  return {
+    paths,
+    stats: { pcapFrames: 0, udpDatagrams: datagrams.length, sflowDatagrams: datagrams.length, decodeErrors: 0, observations, groups: groups.length, paths: paths.length, byVerdict, elapsedMs: Math.round(performance.now() - t0) },
+    resolver: resolver.stats,
+    topDrops: [...drops].map(([where, n]) => ({ where, paths: n })).sort((a, b) => b.paths - a.paths).slice(0, 10),
+  };
+}
+
+// ---------- one group ----------
+
+function isGroupAddress(mac: string | null): boolean {
+  if (mac === null) return false;
+  return (parseInt(mac.slice(0, 2), 16) & 1) === 1;
+}
+
+function frameSpecOf(o: Observation): FrameSpec {
+  const s: FrameSpec = {};
+  if (o.srcMac !== null) s.dl_src = o.srcMac;
+  if (o.dstMac !== null) s.dl_dst = o.dstMac;
+  if (o.etherType !== null) s.dl_type = o.etherType;
+  if (o.vlanId !== null && o.vlanId !== 0) s.vlan = o.vlanId;
+  if (o.etherType === 0x0806) {
+    if (o.arpOperation !== null) s.arp_op = o.arpOperation;
+    if (o.arpSenderIp !== null) s.arp_spa = o.arpSenderIp;
+    if (o.arpTargetIp !== null) s.arp_tpa = o.arpTargetIp;
+    if (o.arpSenderMac !== null) s.arp_sha = o.arpSenderMac;
+    if (o.arpTargetMac !== null) s.arp_tha = o.arpTargetMac;
+    return s;
+  }
+  if (o.srcIp !== null) s.nw_src = o.srcIp;
+  if (o.dstIp !== null) s.nw_dst = o.dstIp;
+  if (o.ipProtocol !== null) s.nw_proto = o.ipProtocol;
+  if (o.tos !== null) s.nw_tos = o.tos;
+  if (o.ttl !== null) s.nw_ttl = o.ttl;
+  if (o.icmpType !== null) s.icmp_type = o.icmpType;
+  if (o.icmpCode !== null) s.icmp_code = o.icmpCode;
+  if (o.srcPort !== null) s.tp_src = o.srcPort;
+  if (o.dstPort !== null) s.tp_dst = o.dstPort;
+  return s;
+}
+
+/** The frame written the way ovs-appctl ofproto/trace takes it. */
+export function flowTextOf(spec: FrameSpec, extra: string[] = []): string {
+  const parts: string[] = [...extra];
+  const proto = spec.dl_type === 0x0806 ? 'arp' : spec.nw_proto === 1 ? 'icmp' : spec.nw_proto === 6 ? 'tcp' : spec.nw_proto === 17 ? 'udp' : spec.dl_type === 0x0800 ? 'ip' : undefined;
+  if (proto !== undefined) parts.push(proto);
+  else if (spec.dl_type !== undefined && spec.dl_type !== 0) parts.push(`dl_type=0x${spec.dl_type.toString(16).padStart(4, '0')}`);
+  if (spec.vlan !== undefined) parts.push(`dl_vlan=${spec.vlan}`);
+  if (spec.dl_src !== undefined) parts.push(`dl_src=${spec.dl_src}`);
+  if (spec.dl_dst !== undefined) parts.push(`dl_dst=${spec.dl_dst}`);
+  if (spec.nw_src !== undefined) parts.push(`nw_src=${spec.nw_src}`);
+  if (spec.nw_dst !== undefined) parts.push(`nw_dst=${spec.nw_dst}`);
+  if (spec.arp_spa !== undefined) parts.push(`arp_spa=${spec.arp_spa}`);
+  if (spec.arp_tpa !== undefined) parts.push(`arp_tpa=${spec.arp_tpa}`);
+  if (spec.arp_op !== undefined) parts.push(`arp_op=${spec.arp_op}`);
+  if (spec.nw_proto === 1) {
+    if (spec.icmp_type !== undefined) parts.push(`icmp_type=${spec.icmp_type}`);
+    if (spec.icmp_code !== undefined) parts.push(`icmp_code=${spec.icmp_code}`);
+  } else {
+    if (spec.tp_src !== undefined) parts.push(`tp_src=${spec.tp_src}`);
+    if (spec.tp_dst !== undefined) parts.push(`tp_dst=${spec.tp_dst}`);
+  }
+  return parts.join(',');
+}
+
+function ctStateGuess(o: Observation): NonNullable<LinuxFrame['ctState']> {
+  if (o.ipProtocol === 1) return o.icmpType === 0 || o.icmpType === 3 || o.icmpType === 11 ? 'ESTABLISHED' : 'NEW';
+  if (o.ipProtocol === 6) return o.tcpFlags !== null && (o.tcpFlags & 0x12) === 0x02 ? 'NEW' : 'ESTABLISHED';
+  if (o.ipProtocol === 17) return o.srcPort === 67 || o.srcPort === 53 ? 'ESTABLISHED' : 'NEW';
+  return 'unknown';
+}
+
+function linuxFrameOf(o: Observation): LinuxFrame {
+  return { srcMac: o.srcMac, dstMac: o.dstMac, srcIp: o.srcIp, dstIp: o.dstIp, ipProtocol: o.ipProtocol, srcPort: o.srcPort, dstPort: o.dstPort, icmpType: o.icmpType, ctState: ctStateGuess(o) };
+}
+
+interface Where {
+  host: string;
+  bridge: string;
+}
+
+function whereOf(o: Observation, ctx: Context): Where | undefined {
+  const p = o.inputPort ?? o.outputPort;
+  if (p !== null) return { host: p.host, bridge: p.bridge };
+  const host = ctx.resolver.hostOf(o.agent);
+  if (host === undefined) return undefined;
+  const bridge = ctx.resolver.bridgeOf(o.agent, o.subAgentId, o.receivedAtMs);
+  return bridge === undefined ? undefined : { host, bridge };
+}
+
+interface Start {
+  obs: Observation;
+  where: Where;
+  inPort: string | number;
+  spec: FrameSpec;
+  extra: string[];
+}
+
+function startOf(group: ClosedGroup, ctx: Context, doubts: string[]): Start | undefined {
+  const candidates = [...group.observations.filter((o) => hopRank(o) === 0), ...group.observations.filter((o) => hopRank(o) === 2)];
+  for (const obs of candidates) {
+    const where = whereOf(obs, ctx);
+    if (where === undefined) continue;
+    const spec = frameSpecOf(obs);
+    const extra: string[] = [];
+    let inPort: string | number | undefined;
+    if (obs.inKind === 'local') inPort = 65534;
+    else if (obs.inputPort?.port !== null && obs.inputPort?.port !== undefined) inPort = obs.inputPort.port;
+    else if (hopRank(obs) === 2) {
+      const t = ctx.resolver.topologyAt(where.host, obs.receivedAtMs);
+      const tunnel = t?.ports.find((p) => p.bridge === where.bridge && p.remoteIp === obs.tunnelIngressSrc);
+      if (tunnel !== undefined) inPort = tunnel.name;
+      const vni = obs.tunnelId ?? obs.tunnelIngressVni;
+      if (vni !== null) {
+        spec.tun_id = vni;
+        extra.push(`tun_id=0x${vni.toString(16)}`);
+      }
+      if (obs.tunnelIngressSrc !== null) spec.tun_src = obs.tunnelIngressSrc;
+      if (obs.tunnelIngressDst !== null) spec.tun_dst = obs.tunnelIngressDst;
+    } else if (obs.srcMac !== null) {
+      inPort = ctx.resolver.portByMac(where.host, where.bridge, obs.srcMac, obs.receivedAtMs)?.name;
+    }
+    if (inPort === undefined) {
+      doubts.push(`input port of the sample on ${where.host}/${where.bridge} (ifIndex ${obs.inIfIndex}) not found in the topology`);
+      continue;
+    }
+    return { obs, where, inPort, spec, extra };
+  }
+  return undefined;
+}
+
+/** Is this output disposition the frame's destination? */
+function reaches(d: Extract<Disposition, { kind: 'output' }>, o: Observation, ctx: Context): boolean {
+  const t = ctx.world.topology(d.host);
+  if (t === undefined || d.portName === undefined) return false;
+  const mac = o.dstMac?.toLowerCase();
+  const port = t.ports.find((p) => p.bridge === d.bridge && p.name === d.portName);
+  if (mac !== undefined && (port?.attachedMac?.toLowerCase() === mac || port?.mac?.toLowerCase() === mac)) return true;
+  const dev = t.devices.find((x) => x.name === d.portName);
+  if (dev !== undefined && mac !== undefined && dev.mac?.toLowerCase() === mac) return true;
+  const target = o.dstIp ?? o.arpTargetIp;
+  if (target !== null && dev !== undefined && dev.addresses.some((a) => a.address === target)) return true;
+  return false;
+}
+
+export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
+  const first = group.observations[0];
+  const doubts: string[] = [];
+  const coverage: string[] = [];
+  const samplingRate = Math.max(1, ...group.observations.map((o) => o.samplingRate));
+  const flow: PathFlow = {
+    srcMac: group.flowKey.srcMac ?? first?.srcMac ?? null,
+    dstMac: first?.dstMac ?? null,
+    srcIp: first?.srcIp ?? first?.arpSenderIp ?? null,
+    dstIp: first?.dstIp ?? first?.arpTargetIp ?? null,
+    ipProtocol: first?.ipProtocol ?? null,
+    srcPort: first?.srcPort ?? null,
+    dstPort: first?.dstPort ?? null,
+    icmpType: first?.icmpType ?? null,
+  };
+  const base = {
+    pathId: `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${group.firstSeen}`,
+    kind: group.kind,
+    flow,
+    fingerprint: group.fingerprint,
+    firstSeen: new Date(group.firstSeen).toISOString(),
+    lastSeen: new Date(group.lastSeen).toISOString(),
+    observations: group.observations.length,
+    samplingRate,
+  };
+  const start = startOf(group, ctx, doubts);
+  if (start === undefined || first === undefined) {
+    doubts.push('no observation of this frame could be placed on a bridge port of the snapshots (agent or sub-agent unknown)');
+    return { ...base, verdict: 'incomplete', confidence: 0.1, drop: null, hops: [], checks: [], doubts, coverage };
+  }
+  const obs = start.obs;
+  const result: WalkResult = walk(ctx.world, { host: start.where.host, bridge: start.where.bridge, inPort: start.inPort, frame: start.spec });
+  const visits = visitsOf(result);
+  const outputs = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output');
+  const drops = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'drop' }> => d.kind === 'drop' && d.reason !== 'in-port' && d.reason !== 'normal-in-port');
+  const missingHost = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason === 'missing-host');
+  const otherUndecidable = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason !== 'missing-host');
+  const chainLength = (d: Disposition): number => chainTo(visits, visitOf(visits, d)).length;
+  const longest = <T extends Disposition>(list: T[]): T | undefined => [...list].sort((a, b) => chainLength(b) - chainLength(a))[0];
+
+  // the destination's port; a flooded frame without a known target counts as delivered where it went
+  let end: Disposition | undefined = longest(outputs.filter((d) => reaches(d, obs, ctx)));
+  const target = obs.dstIp ?? obs.arpTargetIp;
+  if (end === undefined && isGroupAddress(obs.dstMac) && (target === null || target.endsWith('.255'))) end = longest(outputs);
+  let drop: PathDrop | null = null;
+  if (end === undefined) {
+    const dead = longest([...drops, ...missingHost]);
+    if (dead !== undefined) {
+      end = dead;
+      drop = dropOfDisposition(dead);
+      if (dead.kind === 'undecidable') {
+        const tunnelPort = visits[visitOf(visits, dead)]?.tunnels[0];
+        drop = { ...drop, device: tunnelPort?.portName ?? dead.bridge, reason: `tunnel remote_ip owned by no known host: ${dead.detail}` };
+        doubts.push(`unless the host owning that address is missing from the snapshots`);
+      }
+    }
+  }
+  end ??= longest(outputs);
+  if (end === undefined && otherUndecidable[0] !== undefined) {
+    const u = otherUndecidable[0];
+    doubts.push(`walk undecidable on ${u.host}/${u.bridge}${u.table === undefined ? '' : ` table ${u.table}`}: ${u.reason} (${u.detail})`);
+  }
+
+  const topo = (h: string): HostTopology | undefined => ctx.world.topology(h);
+  const chain = end === undefined ? [0] : chainTo(visits, visitOf(visits, end));
+  const ovsHops = hopsOfChain(visits, chain.filter((i) => i >= 0), end, topo);
+
+  // the Linux legs around OVS
+  const frame = linuxFrameOf(obs);
+  const before: Hop[] = [];
+  const after: Hop[] = [];
+  const startTopo = topo(start.where.host);
+  if (startTopo !== undefined && hopRank(obs) === 0 && typeof start.inPort === 'string') {
+    const leg = instanceEgress(startTopo, ctx.rulesets.get(start.where.host), start.inPort, frame);
+    before.push(...leg.hops);
+    if (leg.drop !== null) doubts.push(`iptables predicts ${leg.drop.reason} on ${leg.drop.device} (${leg.drop.rule ?? ''}), yet the frame was seen on ${start.where.bridge}: the snapshot's ruleset is not the one in force, or conntrack state differs`);
+    if (leg.doubt !== null) doubts.push(leg.doubt);
+    if (leg.hops.length > 0) coverage.push(`the hybrid-firewall leg on ${start.where.host} (tap → qbr → qvb) is invisible to OVS sFlow: inferred from the topology and iptables`);
+    const ns = namespaceOf(startTopo, start.inPort);
+    if (ns !== undefined) coverage.push(`${start.inPort} lives in namespace ${ns}: ifIndex 0 in samples, found by MAC`);
+  }
+  let linuxDrop: LinuxLeg['drop'] = null;
+  if (end !== undefined && end.kind === 'output' && end.portName !== undefined) {
+    const t = topo(end.host);
+    if (t !== undefined) {
+      const rs = ctx.rulesets.get(end.host);
+      let leg = instanceIngress(t, rs, end.portName, frame);
+      if (leg.hops.length === 0) leg = namespaceHop(t, rs, end.portName, frame);
+      else coverage.push(`the hybrid-firewall leg on ${end.host} (qvb → qbr → tap) is invisible to OVS sFlow: inferred from the topology and iptables`);
+      after.push(...leg.hops);
+      linuxDrop = leg.drop;
+      if (leg.doubt !== null) doubts.push(leg.doubt);
+    }
+  }
+  if (linuxDrop !== null) drop = dropOfLinux(linuxDrop);
+
+  const hops = [...before, ...ovsHops, ...after].map((h, i) => ({ ...h, seq: i + 1 }));
+  if (hops.some((h) => h.kind === 'patch')) coverage.push('patch crossings (br-int ⇄ br-tun) are the same datapath pass: never sampled again');
+  if (hops.some((h) => h.kind === 'tunnel')) coverage.push('the sender\'s underlay bridge does not sample outgoing tunnel frames');
+
+  // align observations with hops
+  let conflict = false;
+  const observable = new Set<number>();
+  hops.forEach((h, i) => {
+    if (h.kind === 'physical' && h.bridge !== null) observable.add(i);
+    if (h.kind === 'ovs-bridge') {
+      const prev = hops[i - 1];
+      if (i === before.length || prev?.kind === 'physical') observable.add(i);
+    }
+  });
+  const discards: string[] = [];
+  let lastObserved = -1;
+  for (const o of group.observations) {
+    const w = whereOf(o, ctx);
+    if (w === undefined) {
+      doubts.push(`a sample from agent ${o.agent} sub-agent ${o.subAgentId} could not be placed`);
+      continue;
+    }
+    const rank = hopRank(o);
+    const index = hops.findIndex((h) => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge));
+    if (index < 0) {
+      conflict = true;
+      doubts.push(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
+      continue;
+    }
+    const h = hops[index];
+    if (h !== undefined) {
+      h.observed = true;
+      if (rank === 1 && h.bridge === null) h.bridge = w.bridge;
+      lastObserved = Math.max(lastObserved, index);
+      if (o.outKind === 'discard') discards.push(`${w.host}/${w.bridge} (sFlow discard reason ${o.discardReason ?? '?'})`);
+    }
+  }
+
+  // the verdict
+  let verdict: Verdict;
+  const dropIndex = drop === null ? -1 : hops.length - 1;
+  if (end === undefined) verdict = 'incomplete';
+  else if (drop !== null) {
+    verdict = 'dropped';
+    if (lastObserved > dropIndex) conflict = true;
+  } else if (discards.length > 0) {
+    verdict = 'dropped';
+    conflict = true;
+    const d = discards[0] ?? '';
+    const [host, bridge] = d.split(' ')[0]?.split('/') ?? [];
+    drop = { host: host ?? '?', device: bridge ?? '?', bridge: bridge ?? null, table: null, rule: null, reason: `sFlow reports a discard at ${d}; the snapshots predict delivery (configuration changed since?)` };
+  } else {
+    const missing = [...observable].filter((i) => hops[i]?.observed !== true);
+    if (missing.length > 0 && samplingRate === 1 && group.kind === 'frame') {
+      verdict = 'lost';
+      const k = lastObserved < 0 ? 'never' : `up to hop ${lastObserved + 1} (${hops[lastObserved]?.host}/${hops[lastObserved]?.device})`;
+      const next = hops[missing[0] ?? 0];
+      drop = null;
+      doubts.push(`seen ${k}, never at hop ${(missing[0] ?? 0) + 1} (${next?.host}/${next?.device}) although sampling is 1`);
+    } else verdict = 'delivered';
+  }
+  if (discards.length > 0 && drop !== null) doubts.push(`sFlow discard samples at ${discards.join(', ')}`);
+
+  // ofproto/trace commands for the hops we only inferred, and for the drop point
+  const checks: { host: string; command: string }[] = [];
+  for (const h of hops) {
+    if (h.kind !== 'ovs-bridge' || h.bridge === null || h.inPort === null) continue;
+    const isDrop = drop !== null && drop.host === h.host && drop.bridge === h.bridge;
+    if (h.observed && !isDrop) continue;
+    const extra = h.tunnelId !== null ? [`tun_id=0x${h.tunnelId.toString(16)}`] : [];
+    const spec: FrameSpec = { ...start.spec };
+    delete spec.tun_id;
+    delete spec.tun_src;
+    delete spec.tun_dst;
+    if (h.vlan !== null && h.bridge !== start.where.bridge && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
+    checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(spec, extra)}'` });
+  }
+
+  const observableCount = observable.size;
+  const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
+  const conf = end === undefined ? 0.1 : confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
+  return { ...base, verdict, confidence: conf, drop, hops, checks, doubts, coverage };
+}
+
+// ---------- text ----------
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+export function formatPath(p: AnalyzedPath): string {
+  const f = p.flow;
+  const proto = f.ipProtocol === 1 ? `icmp type ${f.icmpType ?? '?'}` : f.ipProtocol === 6 ? `tcp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === 17 ? `udp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === null ? 'non-IP' : `proto ${f.ipProtocol}`;
+  const out: string[] = [];
+  out.push(`path ${p.pathId}  ${f.srcIp ?? f.srcMac ?? '?'} → ${f.dstIp ?? f.dstMac ?? '?'} ${proto}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples, ${p.firstSeen})`);
+  if (p.drop !== null) out.push(`  dropped on ${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}: ${p.drop.reason}${p.drop.rule === null ? '' : `\n    rule: ${p.drop.rule}`}`);
+  out.push(`  ${pad('#', 3)} ${pad('seen', 5)} ${pad('host', 10)} ${pad('kind', 13)} ${pad('device', 22)} ${pad('in', 18)} ${pad('out', 18)} ${pad('vlan', 5)} ${pad('tun', 5)}`);
+  for (const h of p.hops) {
+    out.push(`  ${pad(String(h.seq), 3)} ${pad(h.observed ? 'yes' : '-', 5)} ${pad(h.host, 10)} ${pad(h.kind, 13)} ${pad(h.namespace === '' ? h.device : `${h.namespace}:${h.device}`, 22)} ${pad(h.inPort ?? '', 18)} ${pad(h.outPort ?? '', 18)} ${pad(h.vlan === null ? '' : String(h.vlan), 5)} ${pad(h.tunnelId === null ? '' : `0x${h.tunnelId.toString(16)}`, 5)}`);
+    for (const r of h.rules) out.push(`        ${r}`);
+    for (const n of h.notes ?? []) out.push(`        note: ${n}`);
+  }
+  for (const d of p.doubts) out.push(`  doubt: ${d}`);
+  for (const c of p.checks) out.push(`  check on ${c.host}: ${c.command}`);
+  for (const c of p.coverage) out.push(`  coverage: ${c}`);
+  return out.join('\n');
+}
+
+export function formatSummary(a: Analysis): string {
+  const s = a.stats;
+  const out = [
+    `${s.pcapFrames} capture frames, ${s.sflowDatagrams} sFlow datagrams (${s.decodeErrors} undecodable), ${s.observations} observations, ${s.paths} paths in ${s.elapsedMs} ms`,
+    `paths: ${Object.entries(s.byVerdict).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+  ];
+  if (a.topDrops.length > 0) {
+    out.push('top drop points:');
+    for (const d of a.topDrops) out.push(`  ${String(d.paths).padStart(5)}  ${d.where}`);
+  }
+  if (a.resolver.unknownAgents.length > 0) out.push(`agents with no snapshot: ${a.resolver.unknownAgents.join(', ')}`);
+  return `${out.join('\n')}\n`;
+}

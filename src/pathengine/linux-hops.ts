@@ -1,0 +1,213 @@
+// The hops beyond OVS, predicted from the host topology: the hybrid-firewall leg of an instance
+// (VM eth0 → tap → qbr, a Linux bridge with iptables FORWARD through Neutron's chains → qvb
+// ═veth═ qvo, and back), and the namespaces OVS internal ports lead into (qdhcp: the frame is for
+// the namespace itself; qrouter: a route lookup, qr- → qg-, SNAT noted). OVS sFlow never sees
+// these hops (DESIGN.md): they are inferred, with the iptables rule that decided as evidence.
+import { evaluateIptables, type IptablesPacket } from '../hoststate/linux/iptables-eval.js';
+import type { IptablesRuleset } from '../hoststate/linux/iptables-save.js';
+import type { HostTopology, TopoDevice, TopoRoute } from '../topology/model.js';
+import { neutronPrefix } from '../topology/model.js';
+
+export type HopKind = 'vm-port' | 'linux-bridge' | 'veth' | 'ovs-bridge' | 'patch' | 'tunnel' | 'namespace' | 'physical';
+
+export interface Hop {
+  seq: number;
+  host: string;
+  namespace: string;
+  kind: HopKind;
+  device: string;
+  bridge: string | null;
+  inPort: string | null;
+  outPort: string | null;
+  vlan: number | null;
+  tunnelId: number | null;
+  remoteIp: string | null;
+  /** An sFlow sample of this frame (or flow) was seen at this hop. */
+  observed: boolean;
+  /** Evidence: the OpenFlow rules (table, priority, match, actions) or iptables rules that decided. */
+  rules: string[];
+  /** Notes (SNAT, flooding, local delivery). */
+  notes?: string[];
+}
+
+/** Where a predicted path stops beyond OVS. */
+export interface LinuxDrop {
+  host: string;
+  namespace: string;
+  device: string;
+  bridge: string | null;
+  table: string | null;
+  rule: string | null;
+  reason: string;
+}
+
+export interface LinuxLeg {
+  hops: Hop[];
+  drop: LinuxDrop | null;
+  /** Undecidable (iptables needed a conntrack state, a device is missing...). */
+  doubt: string | null;
+}
+
+/** The frame the Linux hops look at. */
+export interface LinuxFrame {
+  srcMac: string | null;
+  dstMac: string | null;
+  srcIp: string | null;
+  dstIp: string | null;
+  ipProtocol: number | null;
+  srcPort: number | null;
+  dstPort: number | null;
+  icmpType: number | null;
+  /** The conntrack state to assume (a sampled frame carries none); default 'unknown'. */
+  ctState?: IptablesPacket['ctState'];
+}
+
+type HopInit = Omit<Hop, 'seq' | 'observed' | 'rules' | 'bridge' | 'inPort' | 'outPort' | 'vlan' | 'tunnelId' | 'remoteIp'> & Partial<Hop>;
+
+export function hop(init: HopInit): Hop {
+  return { seq: 0, bridge: null, inPort: null, outPort: null, vlan: null, tunnelId: null, remoteIp: null, observed: false, rules: [], ...init };
+}
+
+function device(t: HostTopology, namespace: string, name: string): TopoDevice | undefined {
+  return t.devices.find((d) => d.namespace === namespace && d.name === name);
+}
+
+const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
+
+function iptablesPacket(frame: LinuxFrame, bridgeName: string, physIn: string, physOut: string): IptablesPacket {
+  const p: IptablesPacket = { physdevIn: physIn, physdevOut: physOut, inInterface: bridgeName, outInterface: bridgeName, ctState: frame.ctState ?? 'unknown' };
+  if (frame.srcIp !== null) p.src = frame.srcIp;
+  if (frame.dstIp !== null) p.dst = frame.dstIp;
+  if (frame.ipProtocol !== null) p.protocol = PROTOCOL_NAMES[frame.ipProtocol] ?? String(frame.ipProtocol);
+  if (frame.srcPort !== null) p.srcPort = frame.srcPort;
+  if (frame.dstPort !== null) p.dstPort = frame.dstPort;
+  if (frame.icmpType !== null) p.icmpType = frame.icmpType;
+  if (frame.srcMac !== null) p.srcMac = frame.srcMac;
+  return p;
+}
+
+/** The devices of one instance's hybrid-firewall leg, found by the Neutron port prefix of its qvo. */
+export function instanceDevices(t: HostTopology, qvo: string): { tap: string; qbr: string; qvb: string } | undefined {
+  const prefix = neutronPrefix(qvo);
+  if (prefix === null) return undefined;
+  const tap = `tap${prefix}`;
+  const qbr = `qbr${prefix}`;
+  const qvb = `qvb${prefix}`;
+  if (device(t, '', qbr) === undefined && !t.linuxBridges.some((b) => b.name === qbr)) return undefined;
+  return { tap, qbr, qvb };
+}
+
+/** iptables FORWARD for a frame bridged by qbr from physIn to physOut. */
+function firewall(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, frame: LinuxFrame, qbr: string, physIn: string, physOut: string): { rules: string[]; drop: LinuxDrop | null; doubt: string | null } {
+  const ruleset = rulesets?.get('');
+  if (ruleset === undefined) return { rules: [], drop: null, doubt: frame.srcIp === null ? null : 'no iptables ruleset in the snapshot' };
+  if (frame.srcIp === null && frame.dstIp === null) return { rules: ['not IP: iptables FORWARD does not apply'], drop: null, doubt: null };
+  const ev = evaluateIptables(ruleset, iptablesPacket(frame, qbr, physIn, physOut));
+  const v = ev.verdict;
+  const where = `${v.chain}${v.ruleIndex === null ? ' policy' : ` #${v.ruleIndex}`}`;
+  const rule = `iptables -t filter FORWARD (conntrack ${frame.ctState ?? 'unknown'} assumed) → ${where}${v.ruleText === null ? '' : `: ${v.ruleText}`}`;
+  if (v.kind === 'undecided') return { rules: [rule], drop: null, doubt: `iptables undecided in ${v.chain}: ${v.reason}` };
+  if (v.verdict === 'ACCEPT') return { rules: [`${rule} → ACCEPT`], drop: null, doubt: null };
+  return {
+    rules: [`${rule} → ${v.verdict}`],
+    drop: { host: t.host, namespace: '', device: qbr, bridge: qbr, table: 'filter', rule: `${v.chain}${v.ruleIndex === null ? ' (policy)' : ` rule ${v.ruleIndex}`}${v.ruleText === null ? '' : `: ${v.ruleText}`}`, reason: `iptables ${v.verdict} in chain ${v.chain}` },
+    doubt: null,
+  };
+}
+
+/** VM eth0 → tap → qbr (iptables) → qvb ═veth═ qvo: the leg before the frame enters br-int at qvo. */
+export function instanceEgress(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, qvo: string, frame: LinuxFrame): LinuxLeg {
+  const devs = instanceDevices(t, qvo);
+  if (devs === undefined) return { hops: [], drop: null, doubt: null };
+  const hops: Hop[] = [hop({ host: t.host, namespace: '', kind: 'vm-port', device: devs.tap, inPort: 'eth0 (instance)', outPort: devs.tap })];
+  const fw = firewall(t, rulesets, frame, devs.qbr, devs.tap, devs.qvb);
+  hops.push(hop({ host: t.host, namespace: '', kind: 'linux-bridge', device: devs.qbr, bridge: devs.qbr, inPort: devs.tap, outPort: devs.qvb, rules: fw.rules }));
+  if (fw.drop !== null) return { hops, drop: fw.drop, doubt: null };
+  hops.push(hop({ host: t.host, namespace: '', kind: 'veth', device: devs.qvb, inPort: devs.qvb, outPort: qvo }));
+  return { hops, drop: null, doubt: fw.doubt };
+}
+
+/** qvo ═veth═ qvb → qbr (iptables) → tap → VM eth0: the leg after br-int outputs to qvo. */
+export function instanceIngress(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, qvo: string, frame: LinuxFrame): LinuxLeg {
+  const devs = instanceDevices(t, qvo);
+  if (devs === undefined) return { hops: [], drop: null, doubt: null };
+  const hops: Hop[] = [hop({ host: t.host, namespace: '', kind: 'veth', device: qvo, inPort: qvo, outPort: devs.qvb })];
+  const fw = firewall(t, rulesets, frame, devs.qbr, devs.qvb, devs.tap);
+  hops.push(hop({ host: t.host, namespace: '', kind: 'linux-bridge', device: devs.qbr, bridge: devs.qbr, inPort: devs.qvb, outPort: devs.tap, rules: fw.rules }));
+  if (fw.drop !== null) return { hops, drop: fw.drop, doubt: null };
+  hops.push(hop({ host: t.host, namespace: '', kind: 'vm-port', device: devs.tap, inPort: devs.tap, outPort: 'eth0 (instance)' }));
+  return { hops, drop: null, doubt: fw.doubt };
+}
+
+function ipToInt(ip: string): number | undefined {
+  const parts = ip.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
+  return (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+}
+
+function prefixOf(route: TopoRoute): { net: number; len: number } | undefined {
+  if (route.dst === 'default') return { net: 0, len: 0 };
+  const [addr, len] = route.dst.split('/');
+  const n = addr === undefined ? undefined : ipToInt(addr);
+  if (n === undefined) return undefined;
+  const l = len === undefined ? 32 : Number(len);
+  return { net: n, len: l };
+}
+
+/** Longest-prefix match in a namespace's main table. */
+export function routeLookup(t: HostTopology, namespace: string, dst: string): TopoRoute | undefined {
+  const d = ipToInt(dst);
+  if (d === undefined) return undefined;
+  let best: TopoRoute | undefined;
+  let bestLen = -1;
+  for (const r of t.routes) {
+    if (r.namespace !== namespace || (r.table !== 'main' && r.table !== '' && r.table !== '254')) continue;
+    const p = prefixOf(r);
+    if (p === undefined) continue;
+    const mask = p.len === 0 ? 0 : (0xffffffff << (32 - p.len)) >>> 0;
+    if (((d & mask) >>> 0) === ((p.net & mask) >>> 0) && p.len > bestLen) {
+      best = r;
+      bestLen = p.len;
+    }
+  }
+  return best;
+}
+
+/** The namespace an OVS internal port (qr-, qg-, the DHCP tap) lives in, if it was moved. */
+export function namespaceOf(t: HostTopology, portName: string): string | undefined {
+  return t.devices.find((d) => d.name === portName && d.namespace !== '')?.namespace;
+}
+
+/** After OVS delivers to a port moved into a namespace: local delivery, or a route to the next device. */
+export function namespaceHop(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, portName: string, frame: LinuxFrame): LinuxLeg {
+  const ns = namespaceOf(t, portName);
+  if (ns === undefined) return { hops: [], drop: null, doubt: null };
+  const local = frame.dstIp !== null && t.devices.some((d) => d.namespace === ns && d.addresses.some((a) => a.address === frame.dstIp));
+  if (local || frame.dstIp === null) {
+    const what = ns.startsWith('qdhcp-') ? 'dnsmasq (DHCP/DNS) namespace' : 'namespace';
+    return { hops: [hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, notes: [frame.dstIp === null ? `delivered to ${what} ${ns}` : `${frame.dstIp} is local to ${what} ${ns}`] })], drop: null, doubt: null };
+  }
+  const route = routeLookup(t, ns, frame.dstIp);
+  if (route === undefined || route.type === 'unreachable' || route.type === 'blackhole' || route.type === 'prohibit') {
+    const h = hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, rules: route === undefined ? ['no route'] : [`route ${route.dst} ${route.type}`] });
+    return { hops: [h], drop: { host: t.host, namespace: ns, device: portName, bridge: null, table: 'route', rule: route === undefined ? null : `${route.dst} ${route.type}`, reason: `no route to ${frame.dstIp} in ${ns}` }, doubt: null };
+  }
+  const notes: string[] = [];
+  const out = route.dev;
+  if (out !== null && out.startsWith('qg-')) {
+    const nat = rulesets?.get(ns);
+    const snat = nat?.tables.find((tb) => tb.name === 'nat')?.chains.some((c) => c.rules.some((r) => r.target?.name === 'SNAT' || r.target?.name === 'MASQUERADE'));
+    if (snat === true) notes.push(`SNAT on ${out} (nat POSTROUTING of ${ns})`);
+  }
+  const h = hop({
+    host: t.host,
+    namespace: ns,
+    kind: 'namespace',
+    device: portName,
+    inPort: portName,
+    outPort: out,
+    rules: [`route ${route.dst}${route.gateway === null ? '' : ` via ${route.gateway}`}${out === null ? '' : ` dev ${out}`}`],
+    notes,
+  });
+  return { hops: [h], drop: null, doubt: null };
+}
