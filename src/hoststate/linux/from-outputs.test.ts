@@ -23,6 +23,7 @@ describe('parseLinuxOutput', () => {
     ['bridge.fdb', 'bridge_fdb_show', 'fdb'],
     ['ethtool.S', 'ethtool_-S_tap12345678-90', 'ethtool'],
     ['iptables-save', 'iptables-save_-c', 'iptables'],
+    ['iptables.list', 'iptables_-vnxL', 'iptables'],
   ] as const)('%s from %s', (id, file, kind) => {
     const parsed = parseLinuxOutput(output(id, fixture(file), `sos_commands/networking/${file}`));
     expect(parsed?.kind).toBe(kind);

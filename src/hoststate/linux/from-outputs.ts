@@ -11,6 +11,7 @@ import { parseIpLink, type IpDevice, type IpLinkOptions } from './ip-link.js';
 import { parseIpNeigh, type IpNeighbour } from './ip-neigh.js';
 import { parseIpNetns, type NetnsEntry } from './ip-netns.js';
 import { parseIpRoute, type IpRoute } from './ip-route.js';
+import { parseIptablesList } from './iptables-list.js';
 import { parseIptablesSave, type IptablesRuleset } from './iptables-save.js';
 
 export type LinuxParsed =
@@ -44,6 +45,7 @@ export const LINUX_COMMAND_KINDS = {
   'ethtool.S': 'ethtool',
   'iptables-save': 'iptables',
   'netns.iptables-save': 'iptables',
+  'iptables.list': 'iptables',
 } as const satisfies Record<string, LinuxParsedKind>;
 
 /** Where issues say the text came from: the sos path, or the command id and argv. */
@@ -70,7 +72,9 @@ export function parseLinuxOutput(output: CommandOutput, options: IpLinkOptions =
     case 'fdb': return { kind, parsed: parseBridgeFdb(text, source) };
     case 'brctl': return { kind, parsed: parseBrctlShow(text, source) };
     case 'ethtool': return { kind, parsed: parseEthtoolStats(text, source) };
-    case 'iptables': return { kind, parsed: parseIptablesSave(text, source) };
+    case 'iptables':
+      // sos keeps `iptables -vnxL` of the host (filter table) where the agent runs iptables-save.
+      return { kind, parsed: output.id === 'iptables.list' ? parseIptablesList(text, source) : parseIptablesSave(text, source) };
     default: {
       const never: never = kind;
       return never;

@@ -22,6 +22,7 @@ export { findChain, findTable, parseIptablesSave, ruleOption } from './iptables-
 export type {
   IptablesChain, IptablesCounters, IptablesMatch, IptablesOption, IptablesRule, IptablesRuleset, IptablesTable, IptablesTarget, Negatable,
 } from './iptables-save.js';
+export { parseIptablesList } from './iptables-list.js';
 export { classifyNeutronChain, neutronChainsOfTap, neutronPortChains, NEUTRON_PORT_ID_PREFIX_LENGTH } from './iptables-neutron.js';
 export type { NeutronChain, NeutronChainRole, NeutronPortChains } from './iptables-neutron.js';
 export { evaluateIptables, matchRule } from './iptables-eval.js';
