@@ -5,8 +5,8 @@
 // Hash: FNV-1a 64 (Fowler/Noll/Vo, offset basis 0xcbf29ce484222325, prime 0x100000001b3),
 // computed exactly in four 16-bit limbs. Deterministic across processes, machines and versions of
 // Node; the same 64 bits any FNV-1a 64 implementation gives for the same byte string. Written as
-// 16 lower-case hex digits (big-endian), which is what ClickHouse's `reinterpretAsUInt64(unhex())`
-// or `toUInt64(concat('0x', …))` read back.
+// 16 lower-case hex digits (big-endian); ClickHouse reads that back as the UInt64 with
+// `reinterpretAsUInt64(reverse(unhex(fingerprint)))` (checked on chDB).
 //
 // What the fingerprint covers (`fingerprintHeader`). Start from the innermost frame: outer
 // Ethernet/IP and GRE (any key), VXLAN (UDP 4789) and Geneve (UDP 6081) headers are skipped, as
