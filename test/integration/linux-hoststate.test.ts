@@ -13,6 +13,7 @@ import { parseIpNetns, type NetnsEntry } from '../../src/hoststate/linux/ip-netn
 import { parseIpRoute } from '../../src/hoststate/linux/ip-route.js';
 import { iptablesCounterDeltas } from '../../src/hoststate/linux/iptables-counters.js';
 import { evaluateIptables } from '../../src/hoststate/linux/iptables-eval.js';
+import { parseIptablesList } from '../../src/hoststate/linux/iptables-list.js';
 import { neutronPortChains } from '../../src/hoststate/linux/iptables-neutron.js';
 import { parseIptablesSave } from '../../src/hoststate/linux/iptables-save.js';
 import type { Parsed } from '../../src/hoststate/snapshot.js';
@@ -124,6 +125,14 @@ describe('Linux parsers on a live Neutron-like host', () => {
       src: p1.ip, dst: p2.ip, protocol: 'icmp', icmpType: 8, srcMac: p1.mac, ctState: 'NEW',
     });
     expect(request.verdict).toMatchObject({ kind: 'verdict', verdict: 'ACCEPT' });
+    // sos' form of the same firewall decides the same.
+    const listed = clean(parseIptablesList(await inHost(['iptables', '-vnxL']), 'iptables -vnxL'));
+    expect(neutronPortChains(listed)).toEqual(neutronPortChains(after));
+    const fromList = evaluateIptables(listed, {
+      physdevIn: p1.tap, physdevOut: p1.qvb, inInterface: p1.qbr, outInterface: p1.qbr,
+      src: p1.ip, dst: p2.ip, protocol: 'icmp', icmpType: 8, srcMac: p1.mac, ctState: 'NEW',
+    });
+    expect({ ...fromList.verdict, ruleText: null }).toEqual({ ...request.verdict, ruleText: null });
     const decided = request.verdict.kind === 'verdict' ? request.verdict : undefined;
     expect(deltas.find((d) => d.chain === decided?.chain && d.index === decided?.ruleIndex)?.packets).toBeGreaterThanOrEqual(2n);
     // The spoof chain of vm1 counted exactly the two requests.
