@@ -4,16 +4,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { walk } from '../../src/openflow/walk.js';
+import { runAnalyze } from '../../src/cli/commands/analyze.js';
 import { analyzeCapture, formatPath, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { buildTopologyWorld } from '../../src/pathengine/world.js';
 import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, repairLab, WRONG_REMOTE_IP, type BreakScenario } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource } from '../lab/sos-tree.js';
+import { sosSource, sosTree } from '../lab/sos-tree.js';
 import { ping } from '../lab/traffic.js';
 import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
@@ -109,12 +110,52 @@ describe('path engine on the Neutron lab', () => {
     }
   });
 
+  it('hoptrace analyze --pcap --snapshots (sosreport trees) --json: one delivered path per echo request, with the JSON fields', async () => {
+    const l = get();
+    const vm1 = l.instance('vm1');
+    const collector = l.collector;
+    if (collector === undefined) throw new Error('lab opened no collector');
+    collector.clear();
+    await ping(vm1, l.dhcp.ip, 2);
+    await new Promise((r) => setTimeout(r, 1500));
+    const pcap = join(work, 'cli.pcap');
+    writeFileSync(pcap, buildPcap(collector.datagrams));
+    const dirs: string[] = [];
+    for (const label of HOSTS) {
+      const dir = join(work, `sosreport-${label}`);
+      await sosTree(sosSource(l, label), dir);
+      dirs.push(dir);
+    }
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    let analysis;
+    try {
+      analysis = await runAnalyze({ pcap, snapshots: dirs, json: true }, {});
+    } finally {
+      spy.mockRestore();
+    }
+    const rows = lines.join('').split('\n').filter((x) => x !== '').map((x) => JSON.parse(x) as Record<string, unknown>);
+    const summary = rows.pop() as { summary: { observations: number; paths: number } };
+    expect(summary.summary.paths).toBe(analysis.paths.length);
+    const echo = rows.filter((r) => (r['flow'] as { srcIp: string; icmpType: number | null }).srcIp === vm1.ip && (r['flow'] as { icmpType: number | null }).icmpType === 8);
+    expect(echo.length).toBeGreaterThan(0);
+    for (const r of echo) {
+      expect(Object.keys(r)).toEqual(expect.arrayContaining(['pathId', 'flow', 'fingerprint', 'firstSeen', 'lastSeen', 'verdict', 'confidence', 'drop', 'hops']));
+      expect(r).toMatchObject({ verdict: 'delivered', drop: null });
+    }
+    console.info(`analyze: ${analysis.stats.sflowDatagrams} datagrams, ${analysis.stats.observations} observations, ${analysis.stats.paths} paths in ${analysis.stats.elapsedMs} ms`);
+  });
+
   async function broken(scenario: BreakScenario): Promise<AnalyzedPath[]> {
     const l = get();
     await breakLab(l, scenario);
     try {
       const { paths, received } = await pingAndAnalyze(scenario);
       expect(received).toBe(0);
+      if (process.env['HOPTRACE_DEBUG'] !== undefined) for (const p of paths.slice(0, 2)) console.info(`${scenario}:\n${formatPath(p)}`);
       return paths;
     } finally {
       await repairLab(l, scenario);
