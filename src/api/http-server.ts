@@ -25,7 +25,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<{ ser
       else res.destroy();
     });
   });
-  server.requestTimeout = 10_000;
+  server.requestTimeout = 60_000; // a 16 MiB host snapshot over a slow link
   server.headersTimeout = 5_000;
   const { host, port } = splitHostPort(options.listen);
   await new Promise<void>((resolve, reject) => {

@@ -53,8 +53,8 @@ export const Config = z.strictObject({
         .describe('socket receive buffer in bytes (SO_RCVBUF); the kernel caps it at net.core.rmem_max'),
       receiver: z
         .enum(['dgram', 'native'])
-        .default('dgram')
-        .describe('dgram: Node sockets (~50-150 k datagrams/s); native: a recvmmsg thread (250 k/s+, Linux, built by npm ci; see docs/configuration.md)'),
+        .default('native')
+        .describe('native: a recvmmsg thread (250 k/s+, Linux, built by npm ci; falls back to dgram with a warning when not built); dgram: Node sockets (~50-150 k datagrams/s)'),
       queueDatagrams: z
         .number()
         .int()

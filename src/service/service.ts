@@ -38,6 +38,8 @@ export interface Receiver {
   start(): Promise<{ address: string; port: number; receiveBuffer: number }>;
   stop(): Promise<void>;
   kernelDrops(): Promise<number | undefined>;
+  /** The native receiver's handoff watch: 'stalled' when datagrams arrive but none reach JS for a while. */
+  health?(): { status: 'ok' } | { status: 'stalled'; reason: string };
   readonly stats: { received: number; bytes: number; droppedQueueFull: number; exporters: Map<string, number> };
 }
 
@@ -109,8 +111,9 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       routes,
       health: async (): Promise<HealthReport> => {
         const storeOk = store === undefined ? undefined : await store.query('SELECT 1 AS ok').then(() => true, () => false);
+        const rx = receiver.health?.();
         return {
-          status: storeOk === false ? 'degraded' : 'ok',
+          status: storeOk === false || rx?.status === 'stalled' ? 'degraded' : 'ok',
           version: VERSION,
           role,
           uptimeSeconds: Math.round((Date.now() - started) / 1000),
@@ -120,6 +123,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
             droppedQueueFull: receiver.stats.droppedQueueFull,
             kernelDrops: (await receiver.kernelDrops()) ?? null,
             exporters: Object.fromEntries(receiver.stats.exporters),
+            ...(rx === undefined ? {} : { receiver: rx }),
           },
           bus: { kind: bus.kind, queued: bus.depth('hoptrace.sflow.raw.v1') },
           pipeline: stage?.status() ?? null,
