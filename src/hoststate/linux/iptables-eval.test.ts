@@ -83,6 +83,15 @@ describe('evaluateIptables semantics', () => {
   ])('$name', ({ body, want }) => {
     expect(evaluateIptables(small(body), any, { maxSteps: 1000 }).verdict).toMatchObject(want);
   });
+
+  it.each([
+    { name: 'source in the set', sets: { S: ['192.0.2.0/28'] }, want: { verdict: 'ACCEPT', ruleIndex: 1 } },
+    { name: 'source not in the set', sets: { S: ['198.51.100.7'] }, want: { verdict: 'REJECT', ruleIndex: 2 } },
+    { name: 'another set given', sets: { T: ['192.0.2.1'] }, want: { kind: 'undecided' } },
+  ])('ipset contents given: $name', ({ sets, want }) => {
+    const ruleset = small(['-A FORWARD -m set --match-set S src -j ACCEPT', '-A FORWARD -j REJECT']);
+    expect(evaluateIptables(ruleset, any, { ipsets: sets }).verdict).toMatchObject(want);
+  });
 });
 
 describe('inCidr', () => {

@@ -65,6 +65,11 @@ export interface EvaluateOptions {
   chain?: string;
   /** Rule visits before giving up on a looping ruleset (default 100 000). */
   maxSteps?: number;
+  /**
+   * Members of ipsets by name (`ipset list`: addresses or CIDRs of hash:net/hash:ip sets, e.g.
+   * Neutron's NIPv4<sg-id>). A `-m set` match on a set not given is undecided.
+   */
+  ipsets?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Targets that let the walk go on. */
@@ -116,7 +121,7 @@ export function evaluateIptables(ruleset: IptablesRuleset, packet: IptablesPacke
       trace.push({ kind: 'rule', chain: chain.name, index: rule.index, text: rule.text, result: 'unknown' });
       return undecided(chain.name, rule, `rule not understood: ${rule.error}`);
     }
-    const { result, reason } = matchRule(rule, packet);
+    const { result, reason } = matchRule(rule, packet, options.ipsets);
     trace.push({ kind: 'rule', chain: chain.name, index: rule.index, text: rule.text, result });
     if (result === 'unknown') return undecided(chain.name, rule, reason ?? 'unknown match');
     if (result === 'no-match' || rule.target === null) {
@@ -169,7 +174,7 @@ interface RuleMatch {
 }
 
 /** Whether one rule's matches all hold for the packet. */
-export function matchRule(rule: IptablesRule, packet: IptablesPacket): RuleMatch {
+export function matchRule(rule: IptablesRule, packet: IptablesPacket, ipsets: EvaluateOptions['ipsets'] = {}): RuleMatch {
   const results: RuleMatch[] = [
     negatable(rule.source, packet.src, 'source address', inCidr),
     negatable(rule.destination, packet.dst, 'destination address', inCidr),
@@ -177,7 +182,7 @@ export function matchRule(rule: IptablesRule, packet: IptablesPacket): RuleMatch
     negatable(rule.outInterface, packet.outInterface, 'out interface', interfaceMatches),
     negatable(rule.protocol, packet.protocol, 'protocol', protocolMatches),
     rule.fragment === null ? { result: 'match' } : { result: rule.fragment.negated ? 'match' : 'no-match' }, // frames are first fragments
-    ...rule.matches.map((m) => matchModule(m, packet)),
+    ...rule.matches.map((m) => matchModule(m, packet, ipsets)),
   ];
   if (results.some((r) => r.result === 'no-match')) return { result: 'no-match' };
   const unknown = results.find((r) => r.result === 'unknown');
@@ -192,7 +197,7 @@ function negatable<T>(spec: Negatable | null, value: T | undefined, what: string
 
 const yes = (b: boolean, negated: boolean): RuleMatch => ({ result: b !== negated ? 'match' : 'no-match' });
 
-function matchModule(m: IptablesMatch, p: IptablesPacket): RuleMatch {
+function matchModule(m: IptablesMatch, p: IptablesPacket, ipsets: Readonly<Record<string, readonly string[]>>): RuleMatch {
   const results: RuleMatch[] = m.options.map((o): RuleMatch => {
     const v = o.values[0];
     switch (`${m.module}/${o.name}`) {
@@ -229,8 +234,14 @@ function matchModule(m: IptablesMatch, p: IptablesPacket): RuleMatch {
       }
       case 'comment/comment':
         return { result: 'match' };
-      case 'set/match-set':
-        return { result: 'unknown', reason: `ipset ${v ?? ''} contents needed` };
+      case 'set/match-set': {
+        const members = ipsets[v ?? ''];
+        if (members === undefined) return { result: 'unknown', reason: `ipset ${v ?? ''} contents needed` };
+        // Flags name the packet fields the set's dimensions match: `src`, `dst` (hash:net has one).
+        const address = o.values[1] === 'dst' ? p.dst : p.src;
+        if (address === undefined) return { result: 'unknown', reason: `${o.values[1] ?? 'src'} address not given` };
+        return yes(members.some((cidr) => inCidr(cidr, address)), o.negated);
+      }
       default:
         return { result: 'unknown', reason: `match -m ${m.module} --${o.name} not modelled` };
     }
