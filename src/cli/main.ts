@@ -8,6 +8,8 @@ import { VERSION } from '../version.js';
 import { register as registerAgent } from './commands/agent.js';
 import { register as registerImport } from './commands/import.js';
 import { register as registerTopology } from './commands/topology.js';
+import { register as registerAnalyze } from './commands/analyze.js';
+import { register as registerTrace } from './commands/trace.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -140,6 +142,8 @@ Examples:
   registerAgent(program);
   registerImport(program);
   registerTopology(program);
+  registerAnalyze(program);
+  registerTrace(program);
   return program;
 }
 

@@ -24,7 +24,7 @@ function hoptrace(args: string[], options: { cwd?: string; env?: Record<string, 
 }
 
 describe('hoptrace CLI', () => {
-  it.each(['serve', 'collector', 'decode', 'replay', 'query', 'config', 'agent', 'import', 'topology'])('%s --help teaches with an example', async (command) => {
+  it.each(['serve', 'collector', 'decode', 'replay', 'query', 'config', 'agent', 'import', 'topology', 'analyze', 'trace'])('%s --help teaches with an example', async (command) => {
     const run = await hoptrace([command, '--help']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Usage: hoptrace');
