@@ -1,8 +1,8 @@
 // Which rules counted packets between two `iptables-save -c` of the same host (or two `iptables
-// -vnxL`; rule texts differ between the forms): the rules and chain policies whose packet counter grew. A rule is the same rule in both when it has the same
-// table, chain and text and is the same occurrence of that text in its chain, so a rule inserted
-// above it does not shift it. A counter that went down (rules reloaded, counters zeroed) is
-// reported as `reset` with the new value as the delta.
+// -vnxL`; rule texts differ between the forms): the rules and chain policies whose packet counter
+// grew. A rule is the same rule in both when it has the same table, chain and text and is the same
+// occurrence of that text in its chain, so a rule inserted above it does not shift it. A counter
+// that went down (rules reloaded, counters zeroed) is reported as `reset`, the new value as delta.
 import type { IptablesRuleset } from './iptables-save.js';
 
 export interface IptablesCounterDelta {
