@@ -13,6 +13,7 @@ import {
   parseIpNeigh,
   parseIpNetns,
   parseIpRoute,
+  parseIptablesList,
   parseIptablesSave,
   type IpDevice,
   type IptablesRuleset,
@@ -168,9 +169,10 @@ export function linuxFromOutputs(outputs: readonly CommandOutput[]): LinuxPart {
       issues.push(...parsed.issues);
       for (const n of parsed.value) if (n.dev !== null) neighbors.push({ namespace, address: n.dst, dev: n.dev, mac: n.lladdr, state: n.state });
     }
-    const ipt = pick(outputs, inNs === undefined ? 'iptables-save' : 'netns.iptables-save', inNs);
+    // iptables-save -c; a sosreport keeps only `iptables -vnxL` of the host (same rules and counters)
+    const ipt = pick(outputs, inNs === undefined ? 'iptables-save' : 'netns.iptables-save', inNs) ?? (inNs === undefined ? pick(outputs, 'iptables.list') : undefined);
     if (ipt !== undefined) {
-      const parsed = parseIptablesSave(ipt.stdout, outputSource(ipt));
+      const parsed = ipt.id === 'iptables.list' ? parseIptablesList(ipt.stdout, outputSource(ipt)) : parseIptablesSave(ipt.stdout, outputSource(ipt));
       issues.push(...parsed.issues);
       rulesets.set(namespace, parsed.value);
       const tapOfChain = new Map<string, string>();
