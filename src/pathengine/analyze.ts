@@ -48,6 +48,13 @@ export interface AnalyzedPath {
   doubts: string[];
   /** Hops of this path this sFlow configuration can never observe. */
   coverage: string[];
+  /**
+   * A frame of the reverse flow (ICMP echo reply to a request, UDP/TCP with the ports swapped; a
+   * DHCP offer to a discover) seen within the answer window after this one; null when the frame
+   * is not IP or not a request. A delivered request without an answer points past the network
+   * (a stopped service, a firewall in the instance).
+   */
+  answered: boolean | null;
 }
 
 export interface AnalysisStats {
@@ -76,6 +83,8 @@ export interface AnalyzeOptions {
   windowMs?: number;
   join?: JoinMode;
   onProgress?: (done: number, total: number) => void;
+  /** How long after a request its answer may come (default 3000 ms). */
+  answerWindowMs?: number;
 }
 
 export interface TimedDatagram {
@@ -145,6 +154,7 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
     if (g !== undefined) paths.push(analyzeGroup(g, ctx));
     options.onProgress?.(i + 1, groups.length);
   }
+  markAnswers(paths, options.answerWindowMs ?? 3000);
   const byVerdict: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
   for (const p of paths) byVerdict[p.verdict]++;
   const drops = new Map<string, number>();
@@ -161,7 +171,54 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
   };
 }
 
+// ---------- answers ----------
+
+const unspecified = (ip: string | null): boolean => ip === null || ip === '0.0.0.0' || ip.endsWith('.255');
+
+function isRequest(f: PathFlow): boolean {
+  if (f.srcIp === null || f.dstIp === null || f.ipProtocol === null) return false;
+  if (f.ipProtocol === 1) return f.icmpType === 8;
+  // the client's port is the higher one (ephemeral, or DHCP's 68 to 67)
+  return (f.ipProtocol === 6 || f.ipProtocol === 17) && f.srcPort !== null && f.dstPort !== null && f.dstPort < f.srcPort;
+}
+
+function answers(reply: PathFlow, request: PathFlow): boolean {
+  if (reply.ipProtocol !== request.ipProtocol) return false;
+  if (request.ipProtocol === 1) {
+    if (reply.icmpType !== 0) return false;
+  } else if (reply.srcPort !== request.dstPort || reply.dstPort !== request.srcPort) return false;
+  const fromServer = reply.srcIp === request.dstIp || unspecified(request.dstIp);
+  const toClient = reply.dstIp === request.srcIp || unspecified(request.srcIp) || unspecified(reply.dstIp);
+  return fromServer && toClient;
+}
+
+/** Sets `answered` on request-like paths (paths are in firstSeen order). */
+export function markAnswers(paths: AnalyzedPath[], windowMs: number): void {
+  const times = paths.map((p) => Date.parse(p.firstSeen));
+  for (let i = 0; i < paths.length; i++) {
+    const p = paths[i];
+    if (p === undefined || !isRequest(p.flow)) continue;
+    const t = times[i] ?? 0;
+    let found = false;
+    for (let j = i + 1; j < paths.length && (times[j] ?? 0) <= t + windowMs; j++) {
+      const q = paths[j];
+      if (q !== undefined && answers(q.flow, p.flow)) {
+        found = true;
+        break;
+      }
+    }
+    // an answer may share the request's first millisecond and sort before it
+    for (let j = i - 1; !found && j >= 0 && (times[j] ?? 0) >= t; j--) {
+      const q = paths[j];
+      if (q !== undefined && answers(q.flow, p.flow)) found = true;
+    }
+    p.answered = found;
+  }
+}
+
 // ---------- one group ----------
+
+const EMPTY = { devices: [] } as unknown as HostTopology;
 
 function isGroupAddress(mac: string | null): boolean {
   if (mac === null) return false;
@@ -326,7 +383,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   const start = startOf(group, ctx, doubts);
   if (start === undefined || first === undefined) {
     doubts.push('no observation of this frame could be placed on a bridge port of the snapshots (agent or sub-agent unknown)');
-    return { ...base, verdict: 'incomplete', confidence: 0.1, drop: null, hops: [], checks: [], doubts, coverage };
+    return { ...base, verdict: 'incomplete', confidence: 0.1, drop: null, hops: [], checks: [], doubts, coverage, answered: null };
   }
   const obs = start.obs;
   const result: WalkResult = walk(ctx.world, { host: start.where.host, bridge: start.where.bridge, inPort: start.inPort, frame: start.spec });
@@ -341,7 +398,11 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   // the destination's port; a flooded frame without a known target counts as delivered where it went
   let end: Disposition | undefined = longest(outputs.filter((d) => reaches(d, obs, ctx)));
   const target = obs.dstIp ?? obs.arpTargetIp;
-  if (end === undefined && isGroupAddress(obs.dstMac) && (target === null || target.endsWith('.255'))) end = longest(outputs);
+  if (end === undefined && isGroupAddress(obs.dstMac) && (target === null || target.endsWith('.255'))) {
+    // a broadcast DHCP request is for the DHCP namespace's port
+    const dhcp = obs.ipProtocol === 17 && obs.dstPort === 67 ? outputs.filter((d) => d.portName !== undefined && (namespaceOf(ctx.world.topology(d.host) ?? EMPTY, d.portName) ?? '').startsWith('qdhcp-')) : [];
+    end = longest(dhcp.length > 0 ? dhcp : outputs);
+  }
   let drop: PathDrop | null = null;
   if (end === undefined) {
     const dead = longest([...drops, ...missingHost]);
@@ -475,7 +536,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   const observableCount = observable.size;
   const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
   const conf = end === undefined ? 0.1 : confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
-  return { ...base, verdict, confidence: conf, drop, hops, checks, doubts, coverage };
+  return { ...base, verdict, confidence: conf, drop, hops, checks, doubts, coverage, answered: null };
 }
 
 // ---------- text ----------
@@ -496,6 +557,7 @@ export function formatPath(p: AnalyzedPath): string {
     for (const r of h.rules) out.push(`        ${r}`);
     for (const n of h.notes ?? []) out.push(`        note: ${n}`);
   }
+  if (p.answered === false) out.push(`  no answer seen: ${p.verdict === 'delivered' ? 'delivered, yet nothing came back (the service or the instance\'s own firewall?)' : 'the request itself did not arrive'}`);
   for (const d of p.doubts) out.push(`  doubt: ${d}`);
   for (const c of p.checks) out.push(`  check on ${c.host}: ${c.command}`);
   for (const c of p.coverage) out.push(`  coverage: ${c}`);

@@ -182,10 +182,12 @@ export function namespaceOf(t: HostTopology, portName: string): string | undefin
 export function namespaceHop(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, portName: string, frame: LinuxFrame): LinuxLeg {
   const ns = namespaceOf(t, portName);
   if (ns === undefined) return { hops: [], drop: null, doubt: null };
-  const local = frame.dstIp !== null && t.devices.some((d) => d.namespace === ns && d.addresses.some((a) => a.address === frame.dstIp));
+  const broadcast = frame.dstMac !== null && (parseInt(frame.dstMac.slice(0, 2), 16) & 1) === 1;
+  const local = broadcast || (frame.dstIp !== null && t.devices.some((d) => d.namespace === ns && d.addresses.some((a) => a.address === frame.dstIp)));
   if (local || frame.dstIp === null) {
     const what = ns.startsWith('qdhcp-') ? 'dnsmasq (DHCP/DNS) namespace' : 'namespace';
-    return { hops: [hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, notes: [frame.dstIp === null ? `delivered to ${what} ${ns}` : `${frame.dstIp} is local to ${what} ${ns}`] })], drop: null, doubt: null };
+    const note = frame.dstIp === null || broadcast ? `delivered to ${what} ${ns}${broadcast ? ' (broadcast)' : ''}` : `${frame.dstIp} is local to ${what} ${ns}`;
+    return { hops: [hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, notes: [note] })], drop: null, doubt: null };
   }
   const route = routeLookup(t, ns, frame.dstIp);
   if (route === undefined || route.type === 'unreachable' || route.type === 'blackhole' || route.type === 'prohibit') {

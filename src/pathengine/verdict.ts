@@ -92,6 +92,8 @@ function vlanFromRules(rules: readonly RuleRef[]): number | null {
   for (const r of rules) {
     const m = /mod_vlan_vid:(\d+)/.exec(r.actions) ?? /dl_vlan=(\d+)/.exec(r.match);
     if (m?.[1] !== undefined) return Number(m[1]);
+    const tci = /vlan_tci=0x([0-9a-f]+)\/0x[01]fff/.exec(r.match);
+    if (tci?.[1] !== undefined && (parseInt(tci[1], 16) & 0xfff) !== 0) return parseInt(tci[1], 16) & 0xfff;
   }
   return null;
 }

@@ -4,6 +4,7 @@ import { parseDumpFlows } from '../openflow/ovs-ofctl-dump-flows.js';
 import { walk } from '../openflow/walk.js';
 import type { Datagram } from '../sflow/types.js';
 import type { HostTopology, TopoDevice, TopoPort } from '../topology/model.js';
+import { markAnswers, type AnalyzedPath } from './analyze.js';
 import { instanceEgress, instanceIngress, namespaceHop, routeLookup } from './linux-hops.js';
 import { TopologyResolver } from './resolve.js';
 import { chainTo, confidence, hopsOfChain, visitOf, visitsOf } from './verdict.js';
@@ -196,5 +197,27 @@ describe('confidence', () => {
     expect(missing).toBeLessThan(full);
     expect(sampled).toBeGreaterThan(missing);
     expect(confidence({ samplingRate: 1, observable: 3, observedObservable: 3, doubts: 2, conflict: true })).toBeLessThan(0.6);
+  });
+});
+
+describe('answers', () => {
+  const path = (flow: Partial<AnalyzedPath['flow']>, at: number): AnalyzedPath => ({
+    pathId: String(at), kind: 'frame', fingerprint: null, firstSeen: new Date(at).toISOString(), lastSeen: new Date(at).toISOString(), verdict: 'delivered', confidence: 1,
+    drop: null, hops: [], observations: 1, samplingRate: 1, checks: [], doubts: [], coverage: [], answered: null,
+    flow: { srcMac: null, dstMac: null, srcIp: null, dstIp: null, ipProtocol: null, srcPort: null, dstPort: null, icmpType: null, ...flow },
+  });
+  it('an echo reply answers its request; a DHCP offer answers a discover; late or unrelated frames do not', () => {
+    const paths = [
+      path({ srcIp: '203.0.113.11', dstIp: '203.0.113.2', ipProtocol: 1, icmpType: 8 }, 1000),
+      path({ srcIp: '203.0.113.2', dstIp: '203.0.113.11', ipProtocol: 1, icmpType: 0 }, 1010),
+      path({ srcIp: '203.0.113.11', dstIp: '203.0.113.3', ipProtocol: 1, icmpType: 8 }, 1020),
+      path({ srcIp: '0.0.0.0', dstIp: '255.255.255.255', ipProtocol: 17, srcPort: 68, dstPort: 67 }, 2000),
+      path({ srcIp: '203.0.113.2', dstIp: '203.0.113.11', ipProtocol: 17, srcPort: 67, dstPort: 68 }, 2100),
+      path({ srcIp: '0.0.0.0', dstIp: '255.255.255.255', ipProtocol: 17, srcPort: 68, dstPort: 67 }, 9000),
+      path({ srcIp: '203.0.113.2', dstIp: '203.0.113.11', ipProtocol: 17, srcPort: 67, dstPort: 68 }, 20000),
+      path({ srcMac: 'fa:16:3e:00:00:0b' }, 30000),
+    ];
+    markAnswers(paths, 3000);
+    expect(paths.map((p) => p.answered)).toEqual([true, null, false, true, null, false, null, null]);
   });
 });

@@ -9,13 +9,14 @@ import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { walk } from '../../src/openflow/walk.js';
 import { runAnalyze } from '../../src/cli/commands/analyze.js';
+import { runTrace } from '../../src/cli/commands/trace.js';
 import { analyzeCapture, formatPath, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { buildTopologyWorld } from '../../src/pathengine/world.js';
 import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, repairLab, WRONG_REMOTE_IP, type BreakScenario } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
 import { sosSource, sosTree } from '../lab/sos-tree.js';
-import { ping } from '../lab/traffic.js';
+import { dhcpRequest, ping } from '../lab/traffic.js';
 import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 
@@ -107,6 +108,7 @@ describe('path engine on the Neutron lab', () => {
       expect(last).toMatchObject({ host: 'network1', kind: 'namespace', namespace: l.dhcp.namespace, device: l.dhcp.device });
       expect(p.hops[0]).toMatchObject({ host: 'compute1', kind: 'vm-port', device: l.instance('vm1').devices.tap });
       expect(p.hops.some((h) => h.kind === 'tunnel' && h.tunnelId === l.network.segmentationId)).toBe(true);
+      if (p.flow.icmpType === 8) expect(p.answered, formatPath(p)).toBe(true);
     }
   });
 
@@ -146,7 +148,28 @@ describe('path engine on the Neutron lab', () => {
       expect(Object.keys(r)).toEqual(expect.arrayContaining(['pathId', 'flow', 'fingerprint', 'firstSeen', 'lastSeen', 'verdict', 'confidence', 'drop', 'hops']));
       expect(r).toMatchObject({ verdict: 'delivered', drop: null });
     }
-    console.info(`analyze: ${analysis.stats.sflowDatagrams} datagrams, ${analysis.stats.observations} observations, ${analysis.stats.paths} paths in ${analysis.stats.elapsedMs} ms`);
+    // hoptrace trace on the same sosreport trees prints ofproto/trace's blocks and the disposition at the DHCP port
+    const traced: string[] = [];
+    const spy2 = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      traced.push(String(chunk));
+      return true;
+    });
+    try {
+      await runTrace({ snapshots: dirs, host: 'compute1', bridge: 'br-int', inPort: vm1.devices.qvo, flow: `icmp,dl_src=${vm1.mac},dl_dst=${l.dhcp.mac},nw_src=${vm1.ip},nw_dst=${l.dhcp.ip},icmp_type=8` }, {});
+    } finally {
+      spy2.mockRestore();
+    }
+    const text = traced.join('');
+    expect(text).toContain('bridge("br-tun") on network1');
+    expect(text).toMatch(new RegExp(`Disposition: output network1/br-int port \\d+ \\(${l.dhcp.device}\\)`));
+    if (process.env['HOPTRACE_BENCH'] !== undefined) {
+      // throughput figure (printed, never asserted): the capture repeated, 10 s apart
+      const copies = Number(process.env['HOPTRACE_BENCH']) || 200;
+      const many = Array.from({ length: copies }, (_, k) => collector.datagrams.map((d) => ({ ...d, receivedAt: d.receivedAt + k * 10_000 }))).flat();
+      const raws = await snapshots();
+      const big = analyzeCapture(new Uint8Array(buildPcap(many)), 'bench.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws });
+      console.info(`analyze bench: ${big.stats.sflowDatagrams} datagrams, ${big.stats.observations} observations, ${big.stats.paths} paths in ${big.stats.elapsedMs} ms = ${Math.round((big.stats.observations * 1000) / Math.max(1, big.stats.elapsedMs))} sampled frames/s`);
+    }
   });
 
   async function broken(scenario: BreakScenario): Promise<AnalyzedPath[]> {
@@ -177,7 +200,8 @@ describe('path engine on the Neutron lab', () => {
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) {
       expect(p.verdict, formatPath(p)).toBe('dropped');
-      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun' });
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun', table: 22 });
+      expect(p.drop?.rule).toMatch(/priority=0 actions=drop/);
     }
   });
 
@@ -186,7 +210,7 @@ describe('path engine on the Neutron lab', () => {
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) {
       expect(p.verdict, formatPath(p)).toBe('dropped');
-      expect(p.drop?.host, formatPath(p)).toBe('compute1');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun', table: 22 });
       expect(p.hops.find((h) => h.kind === 'ovs-bridge' && h.device === 'br-int')?.vlan ?? null).toBeNull();
     }
   });
@@ -225,6 +249,31 @@ describe('path engine on the Neutron lab', () => {
       expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', device: vm1.devices.qbr, table: 'filter' });
       expect(p.drop?.rule).toContain(vm1.chains.ingress);
       expect(p.drop?.rule).toContain('DROP');
+    }
+  });
+  it('analyze: dnsmasq-stopped: the DHCP request is delivered into the qdhcp namespace and never answered', async () => {
+    const l = get();
+    const vm1 = l.instance('vm1');
+    const collector = l.collector;
+    if (collector === undefined) throw new Error('lab opened no collector');
+    await breakLab(l, 'dnsmasq-stopped');
+    let requests: AnalyzedPath[];
+    try {
+      collector.clear();
+      const result = await dhcpRequest(vm1, 3_000);
+      expect(result.acked).toBe(false);
+      await new Promise((r) => setTimeout(r, 1500));
+      const raws = await snapshots();
+      const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), 'dnsmasq-stopped.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws });
+      requests = analysis.paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.ipProtocol === 17 && p.flow.dstPort === 67);
+    } finally {
+      await repairLab(l, 'dnsmasq-stopped');
+    }
+    expect(requests.length).toBeGreaterThan(0);
+    for (const p of requests) {
+      expect(p.verdict, formatPath(p)).toBe('delivered');
+      expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', kind: 'namespace', namespace: l.dhcp.namespace });
+      expect(p.answered, formatPath(p)).toBe(false);
     }
   });
 });
