@@ -168,6 +168,11 @@ describe('path engine on the Neutron lab', () => {
       const many = Array.from({ length: copies }, (_, k) => collector.datagrams.map((d) => ({ ...d, receivedAt: d.receivedAt + k * 10_000 }))).flat();
       const raws = await snapshots();
       const big = analyzeCapture(new Uint8Array(buildPcap(many)), 'bench.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws });
+      const out = process.env['HOPTRACE_BENCH_OUT'];
+      if (out !== undefined) {
+        writeFileSync(`${out}.pcap`, buildPcap(many));
+        writeFileSync(`${out}.snapshots.json`, JSON.stringify(raws));
+      }
       console.info(`analyze bench: ${big.stats.sflowDatagrams} datagrams, ${big.stats.observations} observations, ${big.stats.paths} paths in ${big.stats.elapsedMs} ms = ${Math.round((big.stats.observations * 1000) / Math.max(1, big.stats.elapsedMs))} sampled frames/s`);
     }
   });
