@@ -10,7 +10,7 @@ import { SflowRowBatch, toRows } from '../../src/pipeline/rows.js';
 import { decodeDatagram } from '../../src/sflow/datagram.js';
 import type { Datagram } from '../../src/sflow/types.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
-import { ALL_MIGRATIONS as MIGRATIONS } from '../../src/store/schema.js';
+import { ALL_MIGRATIONS as MIGRATIONS, ALL_RETENTION } from '../../src/store/schema.js';
 import { COUNTER_WIRE, DATAGRAM_WIRE, DISCARD_WIRE, FLOW_WIRE, QUARANTINE_WIRE, type WireColumn } from '../../src/store/sflow-tables.js';
 import { COMPUTE, FIXTURE_COUNTS, NETWORK, T0, VM_A, VM_B, fixtureDatagrams } from './store-fixtures.js';
 
@@ -213,7 +213,9 @@ describe('ChdbStore', () => {
     store = await ChdbStore.open({ path: dataPath, retention: { rawDays: 2, sampleDays: 10, rollupDays: 30 } });
     const report = await store.migrate();
     expect(report.applied).toEqual([]);
-    expect(report.retentionChanged.sort()).toEqual(['counter_samples', 'discard_samples', 'flow_samples', 'flow_samples_1m', 'quarantine', 'sflow_datagrams']);
+    // every table with a retention rule: the sFlow tables and the host-state tables (rollupDays)
+    expect(report.retentionChanged.sort()).toEqual(Object.keys(ALL_RETENTION).sort());
+    expect(report.retentionChanged).toContain('topo_ports');
     const ttl = await store.query<{ name: string; days: string }>(
       "SELECT name, extract(engine_full, 'toIntervalDay\\\\((\\\\d+)\\\\)') AS days FROM system.tables WHERE database = {db:String} AND name IN ('flow_samples', 'quarantine', 'flow_samples_1m') ORDER BY name",
       { db: store.database },
