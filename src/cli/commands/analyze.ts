@@ -9,7 +9,7 @@ import { buildTopologies } from '../../topology/build.js';
 import type { GlobalFlags } from '../main.js';
 import { toJson } from '../json.js';
 import { Progress } from '../progress.js';
-import { loadSnapshots } from './trace.js';
+import { loadSnapshots } from '../snapshot-source.js';
 
 export interface AnalyzeFlags {
   pcap: string;

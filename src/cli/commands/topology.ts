@@ -4,14 +4,13 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { Command, Option } from 'commander';
-import type { RawSnapshot } from '../../hoststate/snapshot.js';
 import { UsageError } from '../../errors.js';
 import { buildTopologies } from '../../topology/build.js';
 import { checkTopology, type Finding } from '../../topology/checks.js';
 import { topologyToDot } from '../../topology/dot.js';
 import type { HostTopology } from '../../topology/model.js';
 import type { GlobalFlags } from '../main.js';
-import { resolveWithDataDir } from '../resolve-config.js';
+import { loadSnapshots } from '../snapshot-source.js';
 import { toJson } from '../json.js';
 
 export interface TopologyFlags {
@@ -55,17 +54,15 @@ Findings (exit status stays 0; filter them with --json | jq):
 }
 
 export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): Promise<void> {
-  if (flags.at !== undefined && Number.isNaN(Date.parse(flags.at))) throw new UsageError(`--at "${flags.at}" is not a time (use ISO 8601, e.g. 2026-11-25T08:00:00Z)`);
-  const raws = flags.snapshots !== undefined ? await fromPaths(flags.snapshots, flags) : await fromStore(flags, globals);
-  if (raws.length === 0) {
-    throw new UsageError(
-      flags.snapshots !== undefined
-        ? `no host snapshot found in ${flags.snapshots.join(', ')}`
-        : flags.at !== undefined
-          ? `no host snapshot taken at or before ${flags.at}${flags.host === undefined ? '' : ` for ${flags.host.join(', ')}`}`
-          : 'no host snapshot in the store yet: run `hoptrace agent` on the hosts, or `hoptrace import PATH --store`',
-    );
-  }
+  const raws = await loadSnapshots(
+    {
+      ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }),
+      ...(flags.at === undefined ? {} : { at: flags.at }),
+      ...(flags.data === undefined ? {} : { data: flags.data }),
+      ...(flags.host === undefined ? {} : { hosts: flags.host }),
+    },
+    globals,
+  );
   const { topologies } = buildTopologies(raws);
   const findings = checkTopology(topologies);
   if (flags.render !== undefined) await render(flags.render, topologyToDot(topologies, { findings, hideLoose: true }));
@@ -79,57 +76,6 @@ export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): P
     return;
   }
   process.stdout.write(formatTopologies(topologies, findings, flags.flows === true));
-}
-
-async function fromPaths(paths: string[], flags: TopologyFlags): Promise<RawSnapshot[]> {
-  const { importSnapshots } = await import('../../snapshot/import.js');
-  const tty = process.stderr.isTTY === true;
-  const result = await importSnapshots(paths, {
-    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
-  });
-  if (tty) process.stderr.write('\n');
-  if (result.snapshots.length === 0) {
-    throw new UsageError(`no host snapshot found: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || `nothing readable in ${paths.join(', ')}`}`);
-  }
-  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
-  let snapshots = result.snapshots;
-  if (flags.host !== undefined) snapshots = snapshots.filter((s) => flags.host?.includes(s.host) === true);
-  if (flags.at !== undefined) {
-    const at = Date.parse(flags.at);
-    snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
-  }
-  // latest per host
-  const latest = new Map<string, RawSnapshot>();
-  for (const s of snapshots) {
-    const seen = latest.get(s.host);
-    if (seen === undefined || Date.parse(seen.takenAt) < Date.parse(s.takenAt)) latest.set(s.host, s);
-  }
-  return [...latest.values()].sort((a, b) => a.host.localeCompare(b.host));
-}
-
-async function fromStore(flags: TopologyFlags, globals: GlobalFlags): Promise<RawSnapshot[]> {
-  const { runOn } = await import('./query.js');
-  const config = resolveWithDataDir(globals, {}, flags.data);
-  const where: string[] = [];
-  const params: Record<string, string> = {};
-  if (flags.at !== undefined) {
-    where.push("taken_at <= parseDateTime64BestEffort({at:String}, 3, 'UTC')");
-    params['at'] = flags.at;
-  }
-  if (flags.host !== undefined) {
-    where.push('has(splitByChar(\',\', {hosts:String}), host)');
-    params['hosts'] = flags.host.join(',');
-  }
-  const text = await runOn(
-    config,
-    `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`,
-    'JSONEachRow',
-    params,
-  );
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
 }
 
 async function render(file: string, dot: string): Promise<void> {

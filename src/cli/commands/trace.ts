@@ -1,15 +1,14 @@
 // hoptrace trace: the offline ofproto/trace of one frame, across patch ports and tunnels to the
 // host owning remote_ip, on the topology from snapshot paths or from the store.
 import { Command } from 'commander';
-import type { RawSnapshot } from '../../hoststate/snapshot.js';
 import { UsageError } from '../../errors.js';
+import { loadSnapshots } from '../snapshot-source.js';
 import { FrameSpecError } from '../../openflow/frame.js';
 import { formatTrace } from '../../openflow/trace-format.js';
 import { walk, type WalkResult } from '../../openflow/walk.js';
 import { buildTopologyWorld, FlowTextError, parseFlowText } from '../../pathengine/world.js';
 import { buildTopologies } from '../../topology/build.js';
 import type { GlobalFlags } from '../main.js';
-import { resolveWithDataDir } from '../resolve-config.js';
 import { toJson } from '../json.js';
 
 export interface TraceFlags {
@@ -70,74 +69,11 @@ export async function runTrace(flags: TraceFlags, globals: GlobalFlags): Promise
     throw error;
   }
   if (flags.json === true) process.stdout.write(`${toJson(result)}\n`);
-  else process.stdout.write(formatTrace(result));
+  else {
+    const text = formatTrace(result);
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
   return result;
 }
 
-export interface SnapshotSource {
-  snapshots?: string[];
-  at?: string;
-  data?: string;
-  hosts?: string[];
-}
-
-/** The latest snapshot of each host (at or before `at`), from paths or from the store's host_snapshots. */
-export async function loadSnapshots(source: SnapshotSource, globals: GlobalFlags): Promise<RawSnapshot[]> {
-  if (source.at !== undefined && Number.isNaN(Date.parse(source.at))) throw new UsageError(`--at "${source.at}" is not a time (use ISO 8601, e.g. 2026-11-25T08:00:00Z)`);
-  const raws = source.snapshots !== undefined ? await fromPaths(source.snapshots, source) : await fromStore(source, globals);
-  if (raws.length === 0) {
-    throw new UsageError(
-      source.snapshots !== undefined
-        ? `no host snapshot found in ${source.snapshots.join(', ')}`
-        : 'no host snapshot in the store yet: run `hoptrace agent` on the hosts, or `hoptrace import PATH --store`, or pass --snapshots',
-    );
-  }
-  return raws;
-}
-
-async function fromPaths(paths: string[], source: SnapshotSource): Promise<RawSnapshot[]> {
-  const { importSnapshots } = await import('../../snapshot/import.js');
-  const tty = process.stderr.isTTY === true;
-  const result = await importSnapshots(paths, {
-    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
-  });
-  if (tty) process.stderr.write('\n');
-  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
-  let snapshots = result.snapshots;
-  if (source.hosts !== undefined) snapshots = snapshots.filter((s) => source.hosts?.includes(s.host) === true);
-  if (source.at !== undefined) {
-    const at = Date.parse(source.at);
-    snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
-  }
-  const latest = new Map<string, RawSnapshot>();
-  for (const s of snapshots) {
-    const seen = latest.get(s.host);
-    if (seen === undefined || Date.parse(seen.takenAt) < Date.parse(s.takenAt)) latest.set(s.host, s);
-  }
-  return [...latest.values()].sort((a, b) => a.host.localeCompare(b.host));
-}
-
-async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<RawSnapshot[]> {
-  const { runOn } = await import('./query.js');
-  const config = resolveWithDataDir(globals, {}, source.data);
-  const where: string[] = [];
-  const params: Record<string, string> = {};
-  if (source.at !== undefined) {
-    where.push("taken_at <= parseDateTime64BestEffort({at:String}, 3, 'UTC')");
-    params['at'] = source.at;
-  }
-  if (source.hosts !== undefined) {
-    where.push('has(splitByChar(\',\', {hosts:String}), host)');
-    params['hosts'] = source.hosts.join(',');
-  }
-  const text = await runOn(
-    config,
-    `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`,
-    'JSONEachRow',
-    params,
-  );
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
-}
+export { loadSnapshots, type SnapshotSource } from '../snapshot-source.js';

@@ -1,0 +1,81 @@
+// Where the CLI's host snapshots come from: paths (extracted sosreports, agent --out trees,
+// tarballs) or the store's host_snapshots. Either way the latest snapshot of each host taken at or
+// before `at`. Used by topology, trace and analyze.
+import type { RawSnapshot } from '../hoststate/snapshot.js';
+import { UsageError } from '../errors.js';
+import type { GlobalFlags } from './main.js';
+import { resolveWithDataDir } from './resolve-config.js';
+
+export interface SnapshotSource {
+  snapshots?: string[];
+  at?: string;
+  data?: string;
+  hosts?: string[];
+}
+
+/** The latest snapshot of each host (at or before `at`), from paths or from the store. */
+export async function loadSnapshots(source: SnapshotSource, globals: GlobalFlags): Promise<RawSnapshot[]> {
+  if (source.at !== undefined && Number.isNaN(Date.parse(source.at))) throw new UsageError(`--at "${source.at}" is not a time (use ISO 8601, e.g. 2026-11-25T08:00:00Z)`);
+  const raws = source.snapshots !== undefined ? await fromPaths(source.snapshots, source) : await fromStore(source, globals);
+  if (raws.length === 0) {
+    const hosts = source.hosts === undefined ? '' : ` for ${source.hosts.join(', ')}`;
+    throw new UsageError(
+      source.snapshots !== undefined
+        ? `no host snapshot${hosts}${source.at === undefined ? '' : ` taken at or before ${source.at}`} in ${source.snapshots.join(', ')}`
+        : source.at !== undefined
+          ? `no host snapshot${hosts} taken at or before ${source.at} in the store`
+          : `no host snapshot${hosts} in the store yet: run \`hoptrace agent\` on the hosts, or \`hoptrace import PATH --store\`, or pass --snapshots`,
+    );
+  }
+  return raws;
+}
+
+async function fromPaths(paths: string[], source: SnapshotSource): Promise<RawSnapshot[]> {
+  const { importSnapshots } = await import('../snapshot/import.js');
+  const tty = process.stderr.isTTY === true;
+  const result = await importSnapshots(paths, {
+    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
+  });
+  if (tty) process.stderr.write('\n');
+  if (result.snapshots.length === 0) {
+    throw new UsageError(`no host snapshot found: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || `nothing readable in ${paths.join(', ')}`}`);
+  }
+  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
+  let snapshots = result.snapshots;
+  if (source.hosts !== undefined) snapshots = snapshots.filter((s) => source.hosts?.includes(s.host) === true);
+  if (source.at !== undefined) {
+    const at = Date.parse(source.at);
+    snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
+  }
+  const latest = new Map<string, RawSnapshot>();
+  for (const s of snapshots) {
+    const seen = latest.get(s.host);
+    if (seen === undefined || Date.parse(seen.takenAt) < Date.parse(s.takenAt)) latest.set(s.host, s);
+  }
+  return [...latest.values()].sort((a, b) => a.host.localeCompare(b.host));
+}
+
+async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<RawSnapshot[]> {
+  const { runOn } = await import('./commands/query.js');
+  const config = resolveWithDataDir(globals, {}, source.data);
+  const where: string[] = [];
+  const params: Record<string, string> = {};
+  if (source.at !== undefined) {
+    where.push("taken_at <= parseDateTime64BestEffort({at:String}, 3, 'UTC')");
+    params['at'] = source.at;
+  }
+  if (source.hosts !== undefined) {
+    where.push("has(splitByChar(',', {hosts:String}), host)");
+    params['hosts'] = source.hosts.join(',');
+  }
+  const text = await runOn(
+    config,
+    `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`,
+    'JSONEachRow',
+    params,
+  );
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
+}
