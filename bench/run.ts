@@ -16,7 +16,7 @@ import { benchSourceDir } from './lib/c-tools.js';
 import { loadAverage, machineInfo } from './lib/machine.js';
 import { table, type BenchOptions, type CaseReport } from './lib/report.js';
 
-const CASES = ['decode', 'ingest', 'store', 'fuzz'] as const;
+const CASES = ['decode', 'ingest', 'store', 'fuzz', 'correlate'] as const;
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<void> {
@@ -137,6 +137,8 @@ async function runCase(name: CaseName, options: BenchOptions): Promise<CaseRepor
       return (await import('./store.bench.js')).runStoreBench(options);
     case 'fuzz':
       return (await import('./lib/fuzz-case.js')).runFuzzCase(options);
+    case 'correlate':
+      return (await import('./correlate.js')).runCorrelateBench(options);
     default:
       return assertNever(name);
   }
