@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { IptablesRuleset } from '../src/hoststate/linux/iptables-save.js';
 import type { RawSnapshot } from '../src/hoststate/snapshot.js';
 import { analyzeCapture, analyzeGroup, markAnswers, type AnalyzedPath } from '../src/pathengine/analyze.js';
-import { Correlator, type CorrelatorStats } from '../src/pathengine/correlate.js';
+import { Correlator, type CorrelatorStats, type JoinMode } from '../src/pathengine/correlate.js';
 import { toObservations } from '../src/pathengine/observation.js';
 import { TopologyResolver } from '../src/pathengine/resolve.js';
 import type { Verdict } from '../src/pathengine/verdict.js';
@@ -115,9 +115,9 @@ function context(f: AnalyzeFixture): Ctx {
  * The analysis of analyzeDatagrams, streamed: datagrams decoded as they come, closed groups
  * analyzed and dropped, answers marked on each loop's paths. `upTo` cuts the work after a stage.
  */
-export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage): StreamRun {
+export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: JoinMode = 'auto'): StreamRun {
   const ctx = context(f);
-  const correlator = new Correlator({ resolver: ctx.resolver });
+  const correlator = new Correlator({ resolver: ctx.resolver, join });
   const byVerdict: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
   const perLoop: string[] = [];
   let pending: AnalyzedPath[] = [];
@@ -219,6 +219,10 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
       log(`analyze: run ${i + 1} up to ${stage}: ${fmt(r.samples)} samples in ${r.cpuS.toFixed(2)} CPU-s = ${si(perCpu(r))}/CPU-s`);
     }
   }
+  // the same with flow groups (join 'flow': 2 s tumbling windows per flow hash, as 1-in-N sampling gets)
+  const flowRun = streamRun(f, loops, 'analyze', 'flow');
+  log(`analyze: up to analyze, flow groups: ${fmt(flowRun.samples)} samples in ${flowRun.cpuS.toFixed(2)} CPU-s = ${si(perCpu(flowRun))}/CPU-s`);
+  const fc = flowRun.correlator as CorrelatorStats;
   const rate = (rs: StreamRun[]): number => median(rs.map(perCpu));
   const alone = (withIt: number, without: number): number => 1 / Math.max(1 / withIt - 1 / without, Number.EPSILON);
   const r = { decode: rate(runs.decode), observe: rate(runs.observe), correlate: rate(runs.correlate), analyze: rate(runs.analyze) };
@@ -226,6 +230,8 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
   const c = full.correlator as CorrelatorStats;
   const rssPeak = peakRssMiB();
   const rssTrace = full.trace.map((t) => t.rssMiB.toFixed(0)).join(' ');
+  const heapTrace = full.trace.map((t) => t.heapMiB.toFixed(0)).join(' ');
+  const flowLine = `flow groups (join flow): ${si(perCpu(flowRun))} frames/CPU-s, ${fmt(fc.groupsOpened)} windows opened, closed by watermark ${fmt(fc.closed.watermark)}, size ${fmt(fc.closed.size)}; late ${fmt(fc.late)}; peak open ${fmt(fc.peakOpenGroups)} groups / ${fmt(fc.peakOpenObservations)} observations; open groups every 10%: ${flowRun.trace.map((t) => t.openGroups).join(' ')}`;
   const openTrace = full.trace.map((t) => t.openGroups).join(' ');
   const share = (stageRate: number): string => `${((r.analyze / stageRate) * 100).toFixed(0)}%`;
   const walkRate = alone(r.analyze, r.correlate);
@@ -237,8 +243,9 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
     `analyze: whole offline analysis (streamed, ${fmt(full.samples)} samples) ${si(r.analyze)} frames/CPU-s, ${vs(r.analyze)}`,
     `analyze: by stage, alone: decode ${si(r.decode)}, resolve+observe ${si(observeRate)}, correlate ${si(correlateRate)}, walk+verdict+answers ${si(walkRate)} samples/CPU-s (share of the time: ${share(r.decode)}, ${share(observeRate)}, ${share(correlateRate)}, ${share(walkRate)})`,
     `analyze: analyzeCapture on the shipped file (${fmt(perLoopSamples)} samples): ${apiMs.toFixed(1)} CPU-ms per run = ${si((perLoopSamples * 1000) / apiMs)} frames/CPU-s including the per-run world and ruleset build`,
-    `analyze: peak RSS ${rssPeak.toFixed(0)} MiB (${rssStart.toFixed(0)} MiB with the fixture loaded); RSS every 10% of the streamed run: ${rssTrace} MiB`,
+    `analyze: peak RSS ${rssPeak.toFixed(0)} MiB (${rssStart.toFixed(0)} MiB with the fixture loaded); RSS every 10% of the streamed run: ${rssTrace} MiB; heap used: ${heapTrace} MiB`,
     `analyze: correlator: ${fmt(c.groupsOpened)} groups opened, closed by watermark ${fmt(c.closed.watermark)}, superseded ${fmt(c.closed.superseded)}, size ${fmt(c.closed.size)}; late ${fmt(c.late)}, overflow ${fmt(c.overflow)}; open at the end ${fmt(c.openGroups)} groups / ${fmt(c.openObservations)} observations, peak ${fmt(c.peakOpenGroups)} / ${fmt(c.peakOpenObservations)}; open groups every 10%: ${openTrace}`,
+    `analyze: ${flowLine}`,
   ];
   const row = (name: string, rs: StreamRun[], shown = rate(rs)): string[] => {
     const m = rs[0] as StreamRun;
@@ -261,7 +268,9 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
     '',
     `\`analyzeCapture\` on the file as shipped: ${apiMs.toFixed(1)} CPU-ms per run (${API_RUNS} runs), i.e. ${si((perLoopSamples * 1000) / apiMs)} frames/CPU-s with the topology world and iptables rulesets built each run.`,
     '',
-    `Memory: peak RSS ${rssPeak.toFixed(0)} MiB (${rssStart.toFixed(0)} MiB with the fixture loaded). RSS every 10% of the streamed run: ${rssTrace} MiB. Correlator of the first full run: ${fmt(c.groupsOpened)} groups opened; closed by watermark ${fmt(c.closed.watermark)}, superseded ${fmt(c.closed.superseded)}, size ${fmt(c.closed.size)}; late ${fmt(c.late)}, overflow ${fmt(c.overflow)}; open groups every 10%: ${openTrace}; peak ${fmt(c.peakOpenGroups)} groups / ${fmt(c.peakOpenObservations)} observations. Verdicts over all loops: ${Object.entries(full.byVerdict).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}.`,
+    `Memory: peak RSS ${rssPeak.toFixed(0)} MiB (${rssStart.toFixed(0)} MiB with the fixture loaded). RSS every 10% of the streamed run: ${rssTrace} MiB (heap used ${heapTrace} MiB). Correlator of the first full run: ${fmt(c.groupsOpened)} groups opened; closed by watermark ${fmt(c.closed.watermark)}, superseded ${fmt(c.closed.superseded)}, size ${fmt(c.closed.size)}; late ${fmt(c.late)}, overflow ${fmt(c.overflow)}; open groups every 10%: ${openTrace}; peak ${fmt(c.peakOpenGroups)} groups / ${fmt(c.peakOpenObservations)} observations. Verdicts over all loops: ${Object.entries(full.byVerdict).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}.`,
+    '',
+    `The same run with ${flowLine}.`,
     '',
     'analyzeDatagrams itself holds every decoded datagram and every path until the end (it returns them all), so its memory grows with the capture; the streamed run is what it would cost with closed groups analyzed as they close.',
     '',
