@@ -16,7 +16,7 @@ import { benchSourceDir } from './lib/c-tools.js';
 import { loadAverage, machineInfo } from './lib/machine.js';
 import { table, type BenchOptions, type CaseReport } from './lib/report.js';
 
-const CASES = ['decode', 'ingest', 'store', 'fuzz', 'correlate'] as const;
+const CASES = ['decode', 'ingest', 'store', 'fuzz', 'correlate', 'analyze'] as const;
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<void> {
@@ -139,6 +139,8 @@ async function runCase(name: CaseName, options: BenchOptions): Promise<CaseRepor
       return (await import('./lib/fuzz-case.js')).runFuzzCase(options);
     case 'correlate':
       return (await import('./correlate.js')).runCorrelateBench(options);
+    case 'analyze':
+      return (await import('./analyze.js')).runAnalyzeBench(options);
     default:
       return assertNever(name);
   }
