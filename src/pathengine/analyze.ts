@@ -19,16 +19,8 @@ import { TopologyResolver, type ResolverStats } from './resolve.js';
 import { chainTo, confidence, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
 import { buildTopologyWorld, type TopologyWorld } from './world.js';
 
-export interface PathFlow {
-  srcMac: string | null;
-  dstMac: string | null;
-  srcIp: string | null;
-  dstIp: string | null;
-  ipProtocol: number | null;
-  srcPort: number | null;
-  dstPort: number | null;
-  icmpType: number | null;
-}
+/** The path's flow, as --json prints it: the frame the Linux hops look at, without assumptions. */
+export type PathFlow = Omit<LinuxFrame, 'ctState'>;
 
 export interface AnalyzedPath {
   pathId: string;
