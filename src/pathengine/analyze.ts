@@ -10,7 +10,7 @@ import { walk, type Disposition, type WalkResult } from '../openflow/walk.js';
 import { readUdpPayloads } from '../pcap/pcap-reader.js';
 import { decodeDatagram } from '../sflow/datagram.js';
 import type { Datagram } from '../sflow/types.js';
-import { linuxFromOutputs } from '../topology/build-linux.js';
+import { rulesetsFromOutputs } from '../topology/build-linux.js';
 import type { HostTopology } from '../topology/model.js';
 import { Correlator, hopRank, type ClosedGroup, type JoinMode } from './correlate.js';
 import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, type Hop, type LinuxFrame, type LinuxLeg } from './linux-hops.js';
@@ -125,7 +125,7 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
   const resolver = new TopologyResolver(topologies);
   for (const d of datagrams) resolver.learn(d.datagram);
   const rulesets = new Map<string, Map<string, IptablesRuleset>>();
-  for (const raw of options.rawSnapshots ?? []) rulesets.set(raw.host, linuxFromOutputs(raw.outputs).rulesets);
+  for (const raw of options.rawSnapshots ?? []) rulesets.set(raw.host, rulesetsFromOutputs(raw.outputs));
   const ctx: Context = { world: buildTopologyWorld(topologies), resolver, rulesets };
   const correlator = new Correlator({ resolver, ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }), ...(options.join === undefined ? {} : { join: options.join }) });
   const ordered = [...datagrams].sort((a, b) => a.receivedAtMs - b.receivedAtMs);

@@ -1,7 +1,7 @@
 // The Linux side of a host topology: devices (root namespace and every namespace), veth pairs,
 // Linux bridges and their members, routes, neighbours and iptables, from whichever outputs the
 // snapshot holds (the agent's JSON forms or sos' text forms: the parsers read both the same way).
-import type { CommandOutput, ParseIssue } from '../hoststate/snapshot.js';
+import type { CommandOutput, ParseIssue, Parsed } from '../hoststate/snapshot.js';
 import { outputSource } from '../hoststate/ovsdb/index.js';
 import {
   neutronPortChains,
@@ -19,16 +19,9 @@ import {
   type IptablesRuleset,
   type NetnsEntry,
 } from '../hoststate/linux/index.js';
-import type { TopoChain, TopoDevice, TopoEdge, TopoIptablesRule, TopoLinuxBridge, TopoNeighbor, TopoRoute } from './model.js';
+import type { HostTopology, TopoChain, TopoDevice, TopoEdge, TopoIptablesRule, TopoLinuxBridge, TopoNeighbor, TopoRoute } from './model.js';
 
-export interface LinuxPart {
-  devices: TopoDevice[];
-  namespaces: string[];
-  routes: TopoRoute[];
-  neighbors: TopoNeighbor[];
-  linuxBridges: TopoLinuxBridge[];
-  chains: TopoChain[];
-  iptables: TopoIptablesRule[];
+export interface LinuxPart extends Pick<HostTopology, 'devices' | 'namespaces' | 'routes' | 'neighbors' | 'linuxBridges' | 'chains' | 'iptables'> {
   /** Parsed iptables rulesets by namespace ('' = root): the path engine evaluates them. */
   rulesets: Map<string, IptablesRuleset>;
   issues: ParseIssue[];
@@ -169,10 +162,9 @@ export function linuxFromOutputs(outputs: readonly CommandOutput[]): LinuxPart {
       issues.push(...parsed.issues);
       for (const n of parsed.value) if (n.dev !== null) neighbors.push({ namespace, address: n.dst, dev: n.dev, mac: n.lladdr, state: n.state });
     }
-    // iptables-save -c; a sosreport keeps only `iptables -vnxL` of the host (same rules and counters)
-    const ipt = pick(outputs, inNs === undefined ? 'iptables-save' : 'netns.iptables-save', inNs) ?? (inNs === undefined ? pick(outputs, 'iptables.list') : undefined);
+    const ipt = iptablesOutput(outputs, inNs);
     if (ipt !== undefined) {
-      const parsed = ipt.id === 'iptables.list' ? parseIptablesList(ipt.stdout, outputSource(ipt)) : parseIptablesSave(ipt.stdout, outputSource(ipt));
+      const parsed = parseIptablesOutput(ipt);
       issues.push(...parsed.issues);
       rulesets.set(namespace, parsed.value);
       const tapOfChain = new Map<string, string>();
@@ -213,6 +205,27 @@ export function linuxFromOutputs(outputs: readonly CommandOutput[]): LinuxPart {
     issues,
     edges: (host) => linuxEdges(host, devices, linuxBridges),
   };
+}
+
+/** The iptables output of a namespace: iptables-save -c; a sosreport keeps only `iptables -vnxL` of the host (same rules and counters). */
+function iptablesOutput(outputs: readonly CommandOutput[], namespace: string | undefined): CommandOutput | undefined {
+  return pick(outputs, namespace === undefined ? 'iptables-save' : 'netns.iptables-save', namespace) ?? (namespace === undefined ? pick(outputs, 'iptables.list') : undefined);
+}
+
+function parseIptablesOutput(o: CommandOutput): Parsed<IptablesRuleset> {
+  return o.id === 'iptables.list' ? parseIptablesList(o.stdout, outputSource(o)) : parseIptablesSave(o.stdout, outputSource(o));
+}
+
+/** Only the iptables rulesets of a snapshot, by namespace ('' = root): what the path engine evaluates. */
+export function rulesetsFromOutputs(outputs: readonly CommandOutput[]): Map<string, IptablesRuleset> {
+  const rulesets = new Map<string, IptablesRuleset>();
+  const namespaces = new Set<string>();
+  for (const o of outputs) if (o.namespace !== undefined && o.namespace !== '') namespaces.add(o.namespace);
+  for (const namespace of ['', ...namespaces]) {
+    const ipt = iptablesOutput(outputs, namespace === '' ? undefined : namespace);
+    if (ipt !== undefined) rulesets.set(namespace, parseIptablesOutput(ipt).value);
+  }
+  return rulesets;
 }
 
 function linuxEdges(host: string, devices: readonly TopoDevice[], linuxBridges: readonly TopoLinuxBridge[]): TopoEdge[] {
