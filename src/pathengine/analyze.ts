@@ -91,6 +91,77 @@ interface Context {
   rulesets: Map<string, Map<string, IptablesRuleset>>;
 }
 
+/** Worlds kept built at once (a world indexes every bridge's flows; groups come in time order). */
+const WORLD_CACHE = 8;
+
+/**
+ * The analysis of closed groups against the host snapshots in force at each group's time: the
+ * resolver holds every host's versions; the walk's world and the iptables rulesets are those of
+ * the snapshots in force at the group's first observation (built once per set of versions and
+ * cached). A capture that spans a repair is judged before the repair by the snapshots taken
+ * before it, and after it by the later ones. The service adds snapshots as they arrive.
+ */
+export class PathAnalyzer {
+  readonly resolver: TopologyResolver;
+  /** snapshot id → its iptables rulesets (per table). */
+  readonly #rulesets = new Map<string, Map<string, IptablesRuleset>>();
+  readonly #worlds = new Map<string, Context>();
+
+  constructor(topologies: readonly HostTopology[] = [], rawSnapshots: readonly RawSnapshot[] = []) {
+    this.resolver = new TopologyResolver(topologies);
+    for (const raw of rawSnapshots) this.#rulesets.set(snapshotKey(raw.host, raw.takenAt), rulesetsFromOutputs(raw.outputs));
+  }
+
+  /** A host snapshot that arrived (and the raw outputs its iptables rulesets come from). */
+  addSnapshot(topology: HostTopology, raw?: RawSnapshot): void {
+    this.resolver.add(topology);
+    if (raw !== undefined) this.#rulesets.set(snapshotKey(raw.host, raw.takenAt), rulesetsFromOutputs(raw.outputs));
+    this.#worlds.clear();
+  }
+
+  /** Forgets snapshots superseded before `timeMs` (the service calls this as the watermark moves). */
+  forgetBefore(timeMs: number): void {
+    this.resolver.forgetBefore(timeMs);
+    const kept = new Set<string>();
+    for (const h of this.resolver.versions()) for (const t of h.topologies) kept.add(snapshotKey(t.host, t.takenAt));
+    for (const key of this.#rulesets.keys()) if (!kept.has(key)) this.#rulesets.delete(key);
+    this.#worlds.clear();
+  }
+
+  /** Hosts with at least one snapshot. */
+  hosts(): string[] {
+    return this.resolver.versions().map((h) => h.host);
+  }
+
+  analyze(group: ClosedGroup): AnalyzedPath {
+    return analyzeGroup(group, this.contextAt(group.firstSeen));
+  }
+
+  /** The world, resolver and rulesets of the snapshots in force at a time. */
+  contextAt(timeMs: number): Context {
+    const inForce = this.resolver.inForceAt(timeMs);
+    const key = inForce.map((t) => snapshotKey(t.host, t.takenAt)).join('|');
+    const cached = this.#worlds.get(key);
+    if (cached !== undefined) return cached;
+    const rulesets = new Map<string, Map<string, IptablesRuleset>>();
+    for (const t of inForce) {
+      const r = this.#rulesets.get(snapshotKey(t.host, t.takenAt));
+      if (r !== undefined) rulesets.set(t.host, r);
+    }
+    const ctx: Context = { world: buildTopologyWorld(inForce), resolver: this.resolver, rulesets };
+    if (this.#worlds.size >= WORLD_CACHE) {
+      const oldest = this.#worlds.keys().next().value;
+      if (oldest !== undefined) this.#worlds.delete(oldest);
+    }
+    this.#worlds.set(key, ctx);
+    return ctx;
+  }
+}
+
+function snapshotKey(host: string, takenAt: string): string {
+  return `${host}@${Date.parse(takenAt)}`;
+}
+
 /** Decodes the sFlow datagrams of a pcap/pcapng capture (any UDP port); bad datagrams are counted. */
 export function readCapture(bytes: Uint8Array, source: string): { datagrams: TimedDatagram[]; pcapFrames: number; udp: number; decodeErrors: number; errors: string[] } {
   const packets = readUdpPayloads(bytes, source);
@@ -122,11 +193,9 @@ export function analyzeCapture(bytes: Uint8Array, source: string, topologies: re
 
 export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies: readonly HostTopology[], options: AnalyzeOptions = {}): Analysis {
   const t0 = performance.now();
-  const resolver = new TopologyResolver(topologies);
+  const analyzer = new PathAnalyzer(topologies, options.rawSnapshots ?? []);
+  const resolver = analyzer.resolver;
   for (const d of datagrams) resolver.learn(d.datagram);
-  const rulesets = new Map<string, Map<string, IptablesRuleset>>();
-  for (const raw of options.rawSnapshots ?? []) rulesets.set(raw.host, rulesetsFromOutputs(raw.outputs));
-  const ctx: Context = { world: buildTopologyWorld(topologies), resolver, rulesets };
   const correlator = new Correlator({ resolver, ...(options.windowMs === undefined ? {} : { windowMs: options.windowMs }), ...(options.join === undefined ? {} : { join: options.join }) });
   const ordered = [...datagrams].sort((a, b) => a.receivedAtMs - b.receivedAtMs);
   let observations = 0;
@@ -143,7 +212,7 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
   const paths: AnalyzedPath[] = [];
   for (let i = 0; i < groups.length; i++) {
     const g = groups[i];
-    if (g !== undefined) paths.push(analyzeGroup(g, ctx));
+    if (g !== undefined) paths.push(analyzer.analyze(g));
     options.onProgress?.(i + 1, groups.length);
   }
   markAnswers(paths, options.answerWindowMs ?? 3000);

@@ -43,17 +43,52 @@ export class TopologyResolver implements Resolver {
   readonly #liveIfIndex = new Map<string, { dpid: string | null; portNo: number | null; name: string | null }>();
   readonly #unknownAgents = new Set<string>();
 
-  constructor(topologies: readonly HostTopology[]) {
-    for (const t of topologies) {
-      let h = this.#hosts.get(t.host);
-      if (h === undefined) {
-        h = { host: t.host, versions: [] };
-        this.#hosts.set(t.host, h);
-      }
-      h.versions.push({ atMs: Date.parse(t.takenAt), topology: t });
+  constructor(topologies: readonly HostTopology[] = []) {
+    for (const t of topologies) this.#addVersion(t);
+    this.#indexAgents();
+  }
+
+  /**
+   * A new snapshot of a host (the service adds them as they arrive). A version with the same
+   * host and time replaces the one held.
+   */
+  add(topology: HostTopology): void {
+    this.#addVersion(topology);
+    this.#indexAgents();
+  }
+
+  /** Forgets the versions superseded before `timeMs` (the one in force then is kept). */
+  forgetBefore(timeMs: number): void {
+    for (const h of this.#hosts.values()) {
+      let keepFrom = 0;
+      for (let i = 0; i < h.versions.length; i++) if ((h.versions[i]?.atMs ?? Infinity) <= timeMs) keepFrom = i;
+      if (keepFrom > 0) h.versions.splice(0, keepFrom);
     }
-    for (const h of this.#hosts.values()) h.versions.sort((a, b) => a.atMs - b.atMs);
-    // the agent setting first, then any root address
+  }
+
+  /** Every host's versions, oldest first. */
+  versions(): { host: string; topologies: HostTopology[] }[] {
+    return [...this.#hosts.values()].map((h) => ({ host: h.host, topologies: h.versions.map((v) => v.topology) }));
+  }
+
+  #addVersion(t: HostTopology): void {
+    let h = this.#hosts.get(t.host);
+    if (h === undefined) {
+      h = { host: t.host, versions: [] };
+      this.#hosts.set(t.host, h);
+    }
+    const atMs = Date.parse(t.takenAt);
+    const same = h.versions.findIndex((v) => v.atMs === atMs);
+    if (same >= 0) h.versions[same] = { atMs, topology: t };
+    else {
+      h.versions.push({ atMs, topology: t });
+      h.versions.sort((a, b) => a.atMs - b.atMs);
+    }
+  }
+
+  #indexAgents(): void {
+    this.#agents.clear();
+    // the agent setting first, then any root address; a newer version wins
     for (const h of this.#hosts.values()) {
       for (const { topology: t } of h.versions) {
         for (const b of t.bridges) {
@@ -73,6 +108,7 @@ export class TopologyResolver implements Resolver {
         }
       }
     }
+    for (const a of this.#unknownAgents) if (this.#agents.has(a)) this.#unknownAgents.delete(a);
   }
 
   get stats(): ResolverStats {
@@ -111,6 +147,16 @@ export class TopologyResolver implements Resolver {
     let chosen = h.versions[0]?.topology;
     for (const v of h.versions) if (v.atMs <= timeMs) chosen = v.topology;
     return chosen;
+  }
+
+  /** Every host's topology in force at a time. */
+  inForceAt(timeMs: number): HostTopology[] {
+    const out: HostTopology[] = [];
+    for (const h of this.#hosts.keys()) {
+      const t = this.topologyAt(h, timeMs);
+      if (t !== undefined) out.push(t);
+    }
+    return out;
   }
 
   /** The bridge of a sub-agent, when counter samples named its datapath. */
