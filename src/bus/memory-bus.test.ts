@@ -63,4 +63,34 @@ describe('MemoryBus', () => {
     expect(sizes).toEqual([5]); // one batch: the linger gathered all five, the deadline released them
     await bus.close();
   });
+
+  it('every consumer group sees every message; the slowest group holds the room', async () => {
+    const bus = new MemoryBus({ capacity: 8 });
+    const fast: number[] = [];
+    const slow: number[] = [];
+    let releaseSlow: () => void = () => undefined;
+    const slowGate = new Promise<void>((resolve) => { releaseSlow = resolve; });
+    bus.consume(TOPICS.SFLOW_RAW, async (batch) => { for (const m of batch) fast.push(m.value[0] as number); }, { group: 'fast', maxBatch: 4, lingerMs: 1 });
+    bus.consume(TOPICS.SFLOW_RAW, async (batch) => {
+      await slowGate;
+      for (const m of batch) slow.push(m.value[0] as number);
+    }, { group: 'slow', maxBatch: 4, lingerMs: 1 });
+    for (let i = 0; i < 8; i++) expect(bus.tryPublish(TOPICS.SFLOW_RAW, message(i))).toBe(true);
+    // the fast group took everything, the slow one nothing: no room until the slow one moves
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(fast).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(bus.tryPublish(TOPICS.SFLOW_RAW, message(8))).toBe(false);
+    expect(bus.depth(TOPICS.SFLOW_RAW)).toBe(8);
+    releaseSlow();
+    await bus.publish(TOPICS.SFLOW_RAW, [message(9), message(10)]);
+    await bus.close();
+    expect(slow).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 9, 10]);
+    expect(fast).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 9, 10]);
+  });
+
+  it('refuses a second consumer of the same group in one process', () => {
+    const bus = new MemoryBus({ capacity: 8 });
+    bus.consume(TOPICS.SFLOW_RAW, async () => undefined, { group: 'g', maxBatch: 4, lingerMs: 1 });
+    expect(() => bus.consume(TOPICS.SFLOW_RAW, async () => undefined, { group: 'g', maxBatch: 4, lingerMs: 1 })).toThrow(/group g/);
+  });
 });

@@ -6,34 +6,59 @@ import type { BatchHandler, Bus, BusMessage, ConsumeOptions, Consumer, Topic } f
 
 const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000] as const;
 
+/**
+ * A bounded queue addressed by absolute message numbers: each consumer group reads from its own
+ * cursor, and a message leaves the ring once every group has taken it (the slowest group sets the
+ * back-pressure, as a Kafka topic's retention would not: the embedded bus keeps nothing longer).
+ */
 class Ring {
   readonly #items: (BusMessage | undefined)[];
-  #head = 0;
+  /** performance.now() when each message arrived (for a group's linger). */
+  readonly #times: Float64Array;
+  /** Absolute number of the oldest message held. */
+  #base = 0;
   #size = 0;
   readonly capacity: number;
   constructor(capacity: number) {
     this.capacity = capacity;
     this.#items = new Array<BusMessage | undefined>(capacity);
+    this.#times = new Float64Array(capacity);
   }
   get size(): number { return this.#size; }
-  push(message: BusMessage): boolean {
+  get base(): number { return this.#base; }
+  /** Absolute number the next message will get. */
+  get end(): number { return this.#base + this.#size; }
+  push(message: BusMessage, now: number): boolean {
     if (this.#size === this.capacity) return false;
-    this.#items[(this.#head + this.#size) % this.capacity] = message;
+    const slot = (this.#base + this.#size) % this.capacity;
+    this.#items[slot] = message;
+    this.#times[slot] = now;
     this.#size++;
     return true;
   }
-  /** The first `n` messages, without removing them. */
-  peek(n: number): BusMessage[] {
-    const count = Math.min(n, this.#size);
+  /** Up to `n` messages from absolute number `from`, without removing them. */
+  peek(from: number, n: number): BusMessage[] {
+    const count = Math.max(0, Math.min(n, this.end - from));
     const out = new Array<BusMessage>(count);
-    for (let i = 0; i < count; i++) out[i] = this.#items[(this.#head + i) % this.capacity] as BusMessage;
+    for (let i = 0; i < count; i++) out[i] = this.#items[(from + i) % this.capacity] as BusMessage;
     return out;
   }
-  drop(n: number): void {
-    for (let i = 0; i < n; i++) this.#items[(this.#head + i) % this.capacity] = undefined;
-    this.#head = (this.#head + n) % this.capacity;
-    this.#size -= n;
+  arrivedAt(at: number): number {
+    return this.#times[at % this.capacity] ?? 0;
   }
+  /** Releases every message before absolute number `to`. */
+  dropTo(to: number): void {
+    while (this.#base < to && this.#size > 0) {
+      this.#items[this.#base % this.capacity] = undefined;
+      this.#base++;
+      this.#size--;
+    }
+  }
+}
+
+interface GroupCursor {
+  /** Absolute number of the next message this group reads. */
+  next: number;
 }
 
 interface TopicState {
@@ -42,9 +67,17 @@ interface TopicState {
   dataWaiters: (() => void)[];
   /** Resolves publishers waiting for room. */
   roomWaiters: (() => void)[];
-  /** The time the oldest queued message arrived (for linger). */
-  oldestAt: number;
-  consumers: number;
+  /** One cursor per consumer group; a message is released once every group is past it. */
+  groups: Map<string, GroupCursor>;
+}
+
+function release(state: TopicState): void {
+  if (state.groups.size === 0) return;
+  let low = Number.POSITIVE_INFINITY;
+  for (const g of state.groups.values()) low = Math.min(low, g.next);
+  const before = state.ring.size;
+  state.ring.dropTo(low);
+  if (state.ring.size < before) wake(state.roomWaiters);
 }
 
 export class MemoryBus implements Bus {
@@ -61,7 +94,7 @@ export class MemoryBus implements Bus {
   #topic(topic: Topic): TopicState {
     let state = this.#topics.get(topic);
     if (state === undefined) {
-      state = { ring: new Ring(this.#capacity), dataWaiters: [], roomWaiters: [], oldestAt: 0, consumers: 0 };
+      state = { ring: new Ring(this.#capacity), dataWaiters: [], roomWaiters: [], groups: new Map() };
       this.#topics.set(topic, state);
     }
     return state;
@@ -70,8 +103,7 @@ export class MemoryBus implements Bus {
   tryPublish(topic: Topic, message: BusMessage): boolean {
     if (this.#closed) return false;
     const state = this.#topic(topic);
-    if (state.ring.size === 0) state.oldestAt = performance.now();
-    if (!state.ring.push(message)) return false;
+    if (!state.ring.push(message, performance.now())) return false;
     if (state.dataWaiters.length > 0) wake(state.dataWaiters);
     return true;
   }
@@ -87,22 +119,28 @@ export class MemoryBus implements Bus {
     }
   }
 
+  /**
+   * Every group sees every message, from the oldest still queued when it joins. One consumer per
+   * group in a process (the embedded deployment runs one of each stage).
+   */
   consume(topic: Topic, handler: BatchHandler, options: ConsumeOptions): Consumer {
     const state = this.#topic(topic);
-    if (state.consumers > 0) {
-      // One group per topic is all the embedded deployment needs; several would need per-group cursors.
-      throw new BusError('publish-failed', `topic ${topic} already has a consumer in this process`, topic);
+    if (state.groups.has(options.group)) {
+      throw new BusError('publish-failed', `topic ${topic} already has a consumer of group ${options.group} in this process`, topic);
     }
-    state.consumers++;
-    const consumer = new MemoryConsumer(state, handler, options, () => {
-      state.consumers--;
+    const cursor: GroupCursor = { next: state.ring.base };
+    state.groups.set(options.group, cursor);
+    const consumer = new MemoryConsumer(state, cursor, handler, options, () => {
+      state.groups.delete(options.group);
       this.#consumers.delete(consumer);
+      release(state);
     });
     this.#consumers.add(consumer);
     consumer.start();
     return consumer;
   }
 
+  /** Messages queued and not yet taken by every group (the slowest group's lag). */
   depth(topic: Topic): number {
     return this.#topics.get(topic)?.ring.size ?? 0;
   }
@@ -116,6 +154,7 @@ export class MemoryBus implements Bus {
 
 class MemoryConsumer implements Consumer {
   readonly #state: TopicState;
+  readonly #cursor: GroupCursor;
   readonly #handler: BatchHandler;
   readonly #options: ConsumeOptions;
   readonly #onStop: () => void;
@@ -124,8 +163,9 @@ class MemoryConsumer implements Consumer {
   #loop: Promise<void> = Promise.resolve();
   #wakeTimer: NodeJS.Timeout | undefined;
 
-  constructor(state: TopicState, handler: BatchHandler, options: ConsumeOptions, onStop: () => void) {
+  constructor(state: TopicState, cursor: GroupCursor, handler: BatchHandler, options: ConsumeOptions, onStop: () => void) {
     this.#state = state;
+    this.#cursor = cursor;
     this.#handler = handler;
     this.#options = options;
     this.#onStop = onStop;
@@ -137,26 +177,27 @@ class MemoryConsumer implements Consumer {
 
   async #run(): Promise<void> {
     let failures = 0;
+    const ring = this.#state.ring;
+    const cursor = this.#cursor;
     while (this.#running) {
-      const ring = this.#state.ring;
-      if (ring.size === 0) {
+      const pending = ring.end - cursor.next;
+      if (pending <= 0) {
         if (this.#draining) break;
         await this.#waitForData(undefined);
         continue;
       }
-      const age = performance.now() - this.#state.oldestAt;
-      if (ring.size < this.#options.maxBatch && age < this.#options.lingerMs && !this.#draining) {
+      const age = performance.now() - ring.arrivedAt(cursor.next);
+      if (pending < this.#options.maxBatch && age < this.#options.lingerMs && !this.#draining) {
         await this.#waitForData(this.#options.lingerMs - age);
         // Woken by new data or the linger deadline: loop re-checks both.
-        if (ring.size < this.#options.maxBatch && performance.now() - this.#state.oldestAt < this.#options.lingerMs && !this.#draining) continue;
+        if (ring.end - cursor.next < this.#options.maxBatch && performance.now() - ring.arrivedAt(cursor.next) < this.#options.lingerMs && !this.#draining) continue;
       }
-      const batch = ring.peek(this.#options.maxBatch);
+      const batch = ring.peek(cursor.next, this.#options.maxBatch);
       try {
         await this.#handler(batch);
         failures = 0;
-        ring.drop(batch.length);
-        this.#state.oldestAt = performance.now();
-        wake(this.#state.roomWaiters);
+        cursor.next += batch.length;
+        release(this.#state);
       } catch {
         // The handler reports its own failures; the batch stays queued and is handed over again.
         const delay = RETRY_BACKOFF_MS[Math.min(failures, RETRY_BACKOFF_MS.length - 1)] ?? 5000;
