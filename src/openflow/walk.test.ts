@@ -6,7 +6,7 @@ import { FIELD, OFPP } from './fields.js';
 import { buildFrameFields, describeFrame, FrameSpecError, type FrameSpec } from './frame.js';
 import { parseDumpFlows } from './ovs-ofctl-dump-flows.js';
 import { formatTrace } from './trace-format.js';
-import { walk, type Disposition, type WalkOptions, type WalkResult } from './walk.js';
+import { walk, type Disposition, type TraceStep, type WalkOptions, type WalkResult } from './walk.js';
 import { buildWalkWorld } from './world.js';
 
 function bridge(name: string, flows: string, ports: WalkPort[], fdb: WalkFdbEntry[] = []): WalkBridge {
@@ -268,6 +268,140 @@ describe('walk: actions', () => {
   });
 });
 
+type BridgeStep = Extract<TraceStep, { kind: 'bridge' }>;
+
+/** The bridge steps of a walk as `host/bridge`, with their index in steps and their entry state. */
+function entries(r: WalkResult): { at: number; where: string; via: string; parent: number; vlan: number | undefined; tunId: bigint; tunnel: BridgeStep['tunnel'] }[] {
+  return r.steps.flatMap((s, at) => (s.kind === 'bridge' ? [{ at, where: `${s.host}/${s.bridge}`, via: s.via, parent: s.parent, vlan: s.vlan, tunId: s.tunId, tunnel: s.tunnel }] : []));
+}
+
+/** Every step names its visit's bridge step, on the same host and bridge. */
+function expectVisitsConsistent(r: WalkResult): void {
+  r.steps.forEach((s, i) => {
+    const owner = r.steps[s.visit];
+    expect(owner?.kind, `step ${i}`).toBe('bridge');
+    expect(`${owner?.host}/${owner?.bridge}`, `step ${i}`).toBe(`${s.host}/${s.bridge}`);
+    if (s.kind === 'bridge') expect(s.visit).toBe(i);
+  });
+}
+
+describe('walk: the frame as it enters each bridge (parent, VLAN, tun_id)', () => {
+  it('Neutron: access-port tagging by NORMAL, set_tunnel + strip_vlan over GRE, mod_vlan_vid into the peer br-int', () => {
+    const r = run('compute1', 'br-int', 'tapA', { dl_src: VM_A, dl_dst: BROADCAST, arp_op: 1, arp_spa: '192.0.2.10', arp_tpa: '192.0.2.2' });
+    const e = entries(r);
+    expect(e.map(({ where, via, vlan, tunId, tunnel }) => ({ where, via, vlan, tunId, tunnel }))).toEqual([
+      // untagged from the access port: NORMAL tags it with VLAN 1 on the way to the trunk patch-tun
+      { where: 'compute1/br-int', via: 'start', vlan: undefined, tunId: 0n, tunnel: undefined },
+      { where: 'compute1/br-tun', via: 'patch', vlan: 1, tunId: 0n, tunnel: undefined },
+      // table 22: strip_vlan,set_tunnel:0x2 to gre-net
+      { where: 'network1/br-tun', via: 'tunnel', vlan: undefined, tunId: 2n, tunnel: { src: '203.0.113.1', dst: '203.0.113.2' } },
+      // table 3: mod_vlan_vid:3; the patch clears tun_id
+      { where: 'network1/br-int', via: 'patch', vlan: 3, tunId: 0n, tunnel: undefined },
+    ]);
+    expect(e.map((x) => x.parent)).toEqual([-1, e[0]?.at, e[1]?.at, e[2]?.at]);
+    expect(r.steps.find((s) => s.kind === 'output' && s.host === 'compute1' && s.portName === 'patch-tun')).toMatchObject({ vlan: 1, tunId: 0n });
+    expect(r.steps.find((s) => s.kind === 'output' && s.portName === 'gre-net')).toMatchObject({ vlan: undefined, tunId: 2n });
+    expect(r.steps.find((s) => s.kind === 'tunnel')).toMatchObject({ portName: 'gre-net', vlan: undefined, tunId: 2n, toHost: 'network1' });
+    expect(r.steps.find((s) => s.kind === 'output' && s.host === 'network1' && s.portName === 'patch-int')).toMatchObject({ vlan: 3, tunId: 2n });
+    expectVisitsConsistent(r);
+  });
+
+  it('output steps carry the VLAN and tun_id of the output disposition', () => {
+    const r = run('compute1', 'br-int', 'tapA', { dl_src: VM_A, dl_dst: BROADCAST });
+    for (const d of r.dispositions) {
+      if (d.kind !== 'output') continue;
+      const s = r.steps.find((x) => x.kind === 'output' && x.host === d.host && x.bridge === d.bridge && x.port === d.port);
+      expect(s, `${d.host}/${d.bridge}/${d.port}`).toMatchObject({ vlan: d.vlan, tunId: d.tunId });
+    }
+  });
+
+  it('a start frame keeps its own VLAN, tun_id and tunnel addresses', () => {
+    const r = run('network1', 'br-tun', 'gre-cmp', { dl_src: VM_A, dl_dst: DHCP, tun_id: 2, tun_src: '203.0.113.1', tun_dst: '203.0.113.2' });
+    expect(entries(r)[0]).toMatchObject({ parent: -1, vlan: undefined, tunId: 2n, tunnel: { src: '203.0.113.1', dst: '203.0.113.2' } });
+    const tagged = run('compute1', 'br-tun', 'patch-int', { dl_src: VM_A, dl_dst: DHCP, vlan: 1 });
+    expect(entries(tagged)[0]).toMatchObject({ parent: -1, vlan: 1, tunId: 0n, tunnel: undefined });
+  });
+
+  // h: br-a (p1 trunk, pa patch to br-b), br-b (pb, q1 trunk); what br-a does to the frame before the patch
+  const patched = (flowsA: string, flowsB = 'priority=1 actions=output:1'): ReturnType<typeof buildWalkWorld> =>
+    buildWalkWorld([{ name: 'h', addresses: [], bridges: [
+      bridge('br-a', flowsA, [{ ofport: 1, name: 'p1', type: 'system' }, { ofport: 2, name: 'pa', type: 'patch', peer: 'pb' }, { ofport: 3, name: 'p3', type: 'system' }, { ofport: 4, name: 'p4', type: 'system' }, { ofport: 5, name: 'pc', type: 'patch', peer: 'pd' }]),
+      bridge('br-b', flowsB, [{ ofport: 1, name: 'q1', type: 'system' }, { ofport: 2, name: 'pb', type: 'patch', peer: 'pa' }, { ofport: 3, name: 'pd', type: 'patch', peer: 'pc' }]),
+    ] }]);
+
+  it.each<{ name: string; flows: string; frame: FrameSpec; enters: number | undefined; leaves: number | undefined; tunId?: bigint }>([
+    { name: 'mod_vlan_vid', flows: 'priority=1 actions=mod_vlan_vid:9,output:2', frame: { dl_dst: VM_B }, enters: undefined, leaves: 9 },
+    { name: 'push_vlan + set_field', flows: 'priority=1 actions=push_vlan:0x8100,set_field:4106->vlan_vid,output:2', frame: { dl_dst: VM_B }, enters: undefined, leaves: 10 },
+    { name: 'strip_vlan', flows: 'priority=1 actions=strip_vlan,output:2', frame: { dl_dst: VM_B, vlan: 3 }, enters: 3, leaves: undefined },
+    { name: 'a register moved into vlan_vid', flows: 'priority=1 actions=load:0x1005->NXM_NX_REG0[],move:NXM_NX_REG0[0..12]->OXM_OF_VLAN_VID[],output:2', frame: { dl_dst: VM_B }, enters: undefined, leaves: 5 },
+    { name: 'a rewritten VID', flows: 'priority=1,dl_vlan=3 actions=mod_vlan_vid:7,output:2', frame: { dl_dst: VM_B, vlan: 3 }, enters: 3, leaves: 7 },
+    { name: 'tun_id set, then cleared by the patch', flows: 'priority=1 actions=set_field:0x7->tun_id,output:2', frame: { dl_dst: VM_B }, enters: undefined, leaves: undefined, tunId: 7n },
+  ])('patch crossing after $name', ({ flows, frame, enters, leaves, tunId }) => {
+    const r = walk(patched(flows), { host: 'h', bridge: 'br-a', inPort: 'p1', frame });
+    const e = entries(r);
+    expect(e).toMatchObject([
+      { where: 'h/br-a', parent: -1, vlan: enters, tunId: 0n },
+      { where: 'h/br-b', via: 'patch', parent: e[0]?.at, vlan: leaves, tunId: 0n },
+    ]);
+    expect(r.steps.find((s) => s.kind === 'output' && s.portName === 'pa')).toMatchObject({ vlan: leaves, tunId: tunId ?? 0n });
+    expect(r.dispositions).toMatchObject([{ kind: 'output', bridge: 'br-b', portName: 'q1', vlan: leaves }]);
+  });
+
+  it('a resubmit chain, then a patch crossing and a hairpin back into the first bridge: each step names its visit', () => {
+    const r = walk(patched(
+      [
+        'table=0, priority=2,in_port=5 actions=output:4',
+        'table=0, priority=1 actions=resubmit(,1),output:3',
+        'table=1, priority=1 actions=resubmit(,2)',
+        'table=2, priority=1 actions=output:2',
+      ].join('\n'),
+      'table=0, priority=1 actions=resubmit(,5)\ntable=5, priority=1 actions=output:1,output:3',
+    ), { host: 'h', bridge: 'br-a', inPort: 'p1', frame: { dl_dst: VM_B } });
+    const e = entries(r);
+    expect(e.map((x) => `${x.where}/${x.via}`)).toEqual(['h/br-a/start', 'h/br-b/patch', 'h/br-a/patch']);
+    expect(e.map((x) => x.parent)).toEqual([-1, e[0]?.at, e[1]?.at]);
+    expectVisitsConsistent(r);
+    // output:3 of the first br-a comes after the hairpin br-a's output:4, at a smaller depth than the resubmits
+    const p3 = r.steps.find((s) => s.kind === 'output' && s.portName === 'p3');
+    const p4 = r.steps.find((s) => s.kind === 'output' && s.portName === 'p4');
+    expect(p3?.visit).toBe(e[0]?.at);
+    expect(p4?.visit).toBe(e[2]?.at);
+    expect(r.steps.indexOf(p3 as TraceStep)).toBeGreaterThan(r.steps.indexOf(p4 as TraceStep));
+  });
+
+  it('GRE crossing after set_field tun_id: the receiver enters with that key and the tunnel addresses', () => {
+    const gre = (remoteIp: string, localIp: string): WalkPort => ({ ofport: 2, name: `gre-${remoteIp}`, type: 'gre', remoteIp, localIp, key: 'flow' });
+    const w = buildWalkWorld([
+      { name: 'a', addresses: ['203.0.113.1'], bridges: [bridge('br-tun', 'priority=1,in_port=1,dl_vlan=4 actions=pop_vlan,set_field:0x49->tun_id,output:2', [{ ofport: 1, name: 'patch-int', type: 'system' }, gre('203.0.113.2', '203.0.113.1')])] },
+      { name: 'b', addresses: ['203.0.113.2'], bridges: [bridge('br-tun', 'priority=1,in_port=2,tun_id=0x49 actions=mod_vlan_vid:3,output:1', [{ ofport: 1, name: 'patch-int', type: 'system' }, gre('203.0.113.1', '203.0.113.2')])] },
+    ]);
+    const r = walk(w, { host: 'a', bridge: 'br-tun', inPort: 'patch-int', frame: { dl_dst: VM_B, vlan: 4 } });
+    const e = entries(r);
+    expect(e).toEqual([
+      { at: 0, where: 'a/br-tun', via: 'start', parent: -1, vlan: 4, tunId: 0n, tunnel: undefined },
+      { at: e[1]?.at, where: 'b/br-tun', via: 'tunnel', parent: 0, vlan: undefined, tunId: 0x49n, tunnel: { src: '203.0.113.1', dst: '203.0.113.2' } },
+    ]);
+    expect(r.steps.find((s) => s.kind === 'output' && s.host === 'a')).toMatchObject({ vlan: undefined, tunId: 0x49n });
+    expect(r.steps.find((s) => s.kind === 'tunnel')).toMatchObject({ vlan: undefined, tunId: 0x49n, toHost: 'b' });
+    expect(r.dispositions).toMatchObject([{ kind: 'output', host: 'b', portName: 'patch-int', vlan: 3, tunId: 0x49n }]);
+    expectVisitsConsistent(r);
+  });
+
+  it('a fixed-key tunnel port sends its key whatever the frame carries', () => {
+    const w = buildWalkWorld([
+      { name: 'a', addresses: ['203.0.113.1'], bridges: [bridge('br', 'priority=1 actions=set_field:0x5->tun_id,output:2', [{ ofport: 1, name: 'p1', type: 'system' }, { ofport: 2, name: 'vx', type: 'vxlan', remoteIp: '203.0.113.2', key: '0x64' }])] },
+      { name: 'b', addresses: ['203.0.113.2'], bridges: [bridge('br', 'priority=1 actions=output:1', [{ ofport: 1, name: 'p1', type: 'system' }, { ofport: 2, name: 'vx', type: 'vxlan', remoteIp: '203.0.113.1', key: '0x64' }])] },
+    ]);
+    const r = walk(w, { host: 'a', bridge: 'br', inPort: 1, frame: { dl_dst: VM_B } });
+    expect(r.steps.find((s) => s.kind === 'output' && s.host === 'a')).toMatchObject({ tunId: 0x64n });
+    expect(entries(r)[1]).toMatchObject({ where: 'b/br', tunId: 0x64n });
+  });
+
+  it('records nothing without steps', () => {
+    expect(walk(world, { host: 'compute1', bridge: 'br-int', inPort: 'tapA', frame: { dl_dst: BROADCAST } }, { steps: false }).steps).toEqual([]);
+  });
+});
+
 describe('walk: the seed walk-through (br-tun of the network node)', () => {
   const seed = readFileSync(new URL('../../test/fixtures/openflow/seed-dump-flows_br-tun.txt', import.meta.url), 'utf8');
   const flows = parseDumpFlows(seed).value;
@@ -328,6 +462,10 @@ describe('walk on random rules', () => {
         ]);
         const r = walk(w, { host: 'a', bridge: 'br', inPort: 1, frame });
         expect(r.dispositions.length).toBeGreaterThan(0);
+        expectVisitsConsistent(r);
+        r.steps.forEach((s, i) => {
+          if (s.kind === 'bridge') expect(s.parent === -1 ? i === 0 : s.parent < i && r.steps[s.parent]?.kind === 'bridge').toBe(true);
+        });
         formatTrace(r);
       }),
       { numRuns: 500 },

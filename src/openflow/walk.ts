@@ -85,16 +85,44 @@ interface StepBase {
   depth: number;
   host: string;
   bridge: string;
+  /**
+   * Index in `steps` of the `bridge` step of the visit this step belongs to (its own index for a
+   * bridge step). Steps of a bridge resume after a patch or tunnel branch returns, at a depth a
+   * nested visit may share: this says whose they are.
+   */
+  visit: number;
+}
+
+/** The tunnel a frame arrived through (the receiving side's tun_src/tun_dst). */
+export interface TunnelEntry {
+  /** tun_src: the sending host's address. */
+  src: string;
+  /** tun_dst: this host's address the sender sent to (the sender's remote_ip). */
+  dst: string;
 }
 
 /** What happened at one step of a trace (without where: see TraceStep). */
 export type TraceStepBody =
-    | { kind: 'bridge'; inPort: number; inPortName: string | undefined; via: 'start' | 'patch' | 'tunnel' }
+    | {
+        kind: 'bridge';
+        inPort: number;
+        inPortName: string | undefined;
+        via: 'start' | 'patch' | 'tunnel';
+        /** Index in `steps` of the bridge step this one was entered from (patch or tunnel); -1 for the start. */
+        parent: number;
+        /** Outer VID of the frame as it enters (before any implicit tagging by NORMAL); undefined when untagged. */
+        vlan: number | undefined;
+        /** tun_id as the frame enters: the key a tunnel delivered it with, 0n when none (a patch clears it). */
+        tunId: bigint;
+        /** tun_src/tun_dst as the frame enters (a tunnel entry, or a start frame given them). */
+        tunnel?: TunnelEntry;
+      }
     | ({ kind: 'rule' } & RuleRef)
     | { kind: 'no-match'; table: number }
     | { kind: 'resubmit'; table: number; inPort: number }
-    | { kind: 'output'; port: number; portName: string | undefined }
-    | { kind: 'tunnel'; port: number; portName: string; remoteIp: string; tunId: bigint; toHost: string | undefined }
+    /** `vlan`/`tunId`: the frame as it leaves (for a tunnel port, tunId is the key sent). */
+    | { kind: 'output'; port: number; portName: string | undefined; vlan: number | undefined; tunId: bigint }
+    | { kind: 'tunnel'; port: number; portName: string; remoteIp: string; tunId: bigint; vlan: number | undefined; toHost: string | undefined }
     | { kind: 'note'; text: string };
 
 export type TraceStep = StepBase & TraceStepBody;
@@ -182,6 +210,8 @@ interface Scope {
   /** Table of the rule being executed (resubmit without a table stays here). */
   table: number;
   depth: number;
+  /** Index in ctx.steps of this visit's bridge step (-1 when steps are not recorded). */
+  visit: number;
   /** exit stops this bridge's pipeline. */
   exited: boolean;
 }
@@ -193,7 +223,7 @@ function ruleRef(rule: IndexedRule): RuleRef {
 
 function step(ctx: Ctx, scope: Scope, s: TraceStepBody, depth = scope.depth): void {
   if (!ctx.record) return;
-  ctx.steps.push({ depth, host: scope.host, bridge: scope.index.bridge.name, ...s });
+  ctx.steps.push({ depth, host: scope.host, bridge: scope.index.bridge.name, visit: scope.visit, ...s });
 }
 
 function note(ctx: Ctx, scope: Scope, text: string): void {
@@ -245,15 +275,35 @@ export function walk(world: WalkWorld, start: WalkStart, options: WalkOptions = 
     ctx.dispositions.push({ kind: 'undecidable', host: start.host, bridge: start.bridge, reason: 'bad-start', table: undefined, rule: undefined, detail: `no port ${String(start.inPort)} on ${start.bridge}` });
     return { steps: ctx.steps, dispositions: ctx.dispositions, finalFields: fields };
   }
-  enterBridge(ctx, start.host, index, inPort, fields, 0, 'start');
+  enterBridge(ctx, start.host, index, inPort, fields, 0, 'start', -1);
   return { steps: ctx.steps, dispositions: ctx.dispositions, finalFields: fields };
 }
 
-/** Runs a bridge's pipeline from table 0; adds a drop disposition when nothing came out of it. */
-function enterBridge(ctx: Ctx, host: string, index: BridgeIndex, inPort: number, fields: bigint[], depth: number, via: 'start' | 'patch' | 'tunnel'): void {
+/** The tunnel fields of a frame, when it has any. */
+function tunnelEntry(fields: readonly bigint[]): TunnelEntry | undefined {
+  const src = fields[FIELD.tun_src] ?? 0n;
+  const dst = fields[FIELD.tun_dst] ?? 0n;
+  return src === 0n && dst === 0n ? undefined : { src: formatIpv4(src), dst: formatIpv4(dst) };
+}
+
+/**
+ * Runs a bridge's pipeline from table 0; adds a drop disposition when nothing came out of it.
+ * `parent`: index in ctx.steps of the sending visit's bridge step (-1 for the start).
+ */
+function enterBridge(ctx: Ctx, host: string, index: BridgeIndex, inPort: number, fields: bigint[], depth: number, via: 'start' | 'patch' | 'tunnel', parent: number): void {
   fields[FIELD.in_port] = BigInt(inPort);
-  const scope: Scope = { host, index, table: 0, depth, exited: false };
-  step(ctx, scope, { kind: 'bridge', inPort, inPortName: index.portsByNumber.get(inPort)?.name, via });
+  const scope: Scope = { host, index, table: 0, depth, visit: ctx.record ? ctx.steps.length : -1, exited: false };
+  const tunnel = tunnelEntry(fields);
+  step(ctx, scope, {
+    kind: 'bridge',
+    inPort,
+    inPortName: index.portsByNumber.get(inPort)?.name,
+    via,
+    parent,
+    vlan: vlanOf(fields),
+    tunId: fields[FIELD.tun_id] ?? 0n,
+    ...(tunnel === undefined ? {} : { tunnel }),
+  });
   const before = ctx.dispositions.length;
   ctx.lastDrop = undefined;
   runTable(ctx, scope, fields, 0, depth);
@@ -495,12 +545,14 @@ function sendTo(ctx: Ctx, scope: Scope, fields: readonly bigint[], port: number,
     dropPoint(ctx, 'no-such-port', `no port ${port} on ${scope.index.bridge.name}`, scope.table, rule);
     return;
   }
-  step(ctx, scope, { kind: 'output', port, portName: p.name }, depth + 1);
+  const isTunnel = TUNNEL_TYPES.has(p.type);
+  const tunId = isTunnel ? (tunnelKey(p, fields, 'out') as bigint) : (fields[FIELD.tun_id] ?? 0n);
+  step(ctx, scope, { kind: 'output', port, portName: p.name, vlan: vlanOf(fields), tunId }, depth + 1);
   if (p.type === 'patch') {
     patch(ctx, scope, fields, p, rule, depth);
     return;
   }
-  if (TUNNEL_TYPES.has(p.type)) {
+  if (isTunnel) {
     tunnel(ctx, scope, fields, p, rule, depth);
     return;
   }
@@ -512,7 +564,7 @@ function sendTo(ctx: Ctx, scope: Scope, fields: readonly bigint[], port: number,
     portName: p.name,
     portType: p.type,
     vlan: vlanOf(fields),
-    tunId: fields[FIELD.tun_id] ?? 0n,
+    tunId,
     fields: [...fields],
   });
 }
@@ -557,7 +609,7 @@ function patch(ctx: Ctx, scope: Scope, fields: readonly bigint[], port: WalkPort
   const copy = [...fields];
   clearPipelineState(copy);
   const lastDrop = ctx.lastDrop;
-  enterBridge(ctx, scope.host, indexBridge(peer.bridge), peer.port.ofport, copy, depth + 1, 'patch');
+  enterBridge(ctx, scope.host, indexBridge(peer.bridge), peer.port.ofport, copy, depth + 1, 'patch', scope.visit);
   ctx.lastDrop = lastDrop;
 }
 
@@ -582,7 +634,7 @@ function tunnel(ctx: Ctx, scope: Scope, fields: readonly bigint[], port: WalkPor
     return;
   }
   const toHost = ctx.crossTunnels ? ctx.world.hostOwningIp(remoteIp) : undefined;
-  step(ctx, scope, { kind: 'tunnel', port: port.ofport, portName: port.name, remoteIp, tunId: key, toHost }, depth + 1);
+  step(ctx, scope, { kind: 'tunnel', port: port.ofport, portName: port.name, remoteIp, tunId: key, vlan: vlanOf(fields), toHost }, depth + 1);
   if (!ctx.crossTunnels) {
     ctx.dispositions.push({
       kind: 'output',
@@ -623,7 +675,7 @@ function tunnel(ctx: Ctx, scope: Scope, fields: readonly bigint[], port: WalkPor
   copy[FIELD.tun_dst] = parseIpv4(remoteIp) ?? 0n;
   copy[FIELD.tun_src] = parseIpv4(receiver.port.remoteIp ?? '') ?? 0n;
   const lastDrop = ctx.lastDrop;
-  enterBridge(ctx, toHost, indexBridge(receiver.bridge), receiver.port.ofport, copy, depth + 1, 'tunnel');
+  enterBridge(ctx, toHost, indexBridge(receiver.bridge), receiver.port.ofport, copy, depth + 1, 'tunnel', scope.visit);
   ctx.lastDrop = lastDrop;
 }
 

@@ -7,7 +7,7 @@
 // bridge carrying the outer frame on the receiver). A patch crossing is the same datapath pass and
 // is never sampled again; the hybrid-firewall leg and namespaces are invisible. With sampling 1
 // every observable hop must have a sample; with 1-in-N a missing sample is expected.
-import type { Disposition, RuleRef, WalkResult } from '../openflow/walk.js';
+import type { Disposition, RuleRef, TunnelEntry, WalkResult } from '../openflow/walk.js';
 import type { HostTopology } from '../topology/model.js';
 import { hop, type Hop, type LinuxDrop } from './linux-hops.js';
 
@@ -33,34 +33,50 @@ export interface Visit {
   inPort: number;
   inPortName: string | undefined;
   rules: RuleRef[];
-  outputs: { port: number; portName: string | undefined }[];
-  tunnels: { port: number; portName: string; remoteIp: string; tunId: bigint; toHost: string | undefined }[];
+  /** `vlan`/`tunId`: the frame as it leaves through that port. */
+  outputs: { port: number; portName: string | undefined; vlan?: number | undefined; tunId?: bigint }[];
+  tunnels: { port: number; portName: string; remoteIp: string; tunId: bigint; toHost: string | undefined; vlan?: number | undefined }[];
   /** Index of the visit this one was entered from (patch or tunnel); -1 for the start. */
   parent: number;
+  /** Outer VID of the frame as it enters the bridge (before NORMAL's implicit tagging); undefined when untagged. */
+  vlan?: number | undefined;
+  /** tun_id as the frame enters (0n when none). */
+  tunId?: bigint;
+  /** tun_src/tun_dst as the frame enters, for a tunnel entry. */
+  tunnel?: TunnelEntry | undefined;
 }
 
+/** The walk's bridge visits, each with the rules, outputs and tunnels of its own pipeline. */
 export function visitsOf(result: WalkResult): Visit[] {
   const visits: Visit[] = [];
-  const stack: number[] = [];
-  for (const s of result.steps) {
+  // index in steps of a bridge step -> index in visits
+  const visitAt = new Map<number, number>();
+  result.steps.forEach((s, i) => {
     if (s.kind === 'bridge') {
-      while (stack.length > 0 && (visits[stack[stack.length - 1] ?? 0]?.depth ?? 0) >= s.depth) stack.pop();
-      const parent = stack.length === 0 ? -1 : (stack[stack.length - 1] ?? -1);
-      visits.push({ host: s.host, bridge: s.bridge, depth: s.depth, via: s.via, inPort: s.inPort, inPortName: s.inPortName, rules: [], outputs: [], tunnels: [], parent });
-      stack.push(visits.length - 1);
-      continue;
+      visitAt.set(i, visits.length);
+      visits.push({
+        host: s.host,
+        bridge: s.bridge,
+        depth: s.depth,
+        via: s.via,
+        inPort: s.inPort,
+        inPortName: s.inPortName,
+        rules: [],
+        outputs: [],
+        tunnels: [],
+        parent: visitAt.get(s.parent) ?? -1,
+        vlan: s.vlan,
+        tunId: s.tunId,
+        tunnel: s.tunnel,
+      });
+      return;
     }
-    while (stack.length > 0) {
-      const top = visits[stack[stack.length - 1] ?? 0];
-      if (top !== undefined && top.host === s.host && top.bridge === s.bridge) break;
-      stack.pop();
-    }
-    const v = visits[stack[stack.length - 1] ?? -1];
-    if (v === undefined) continue;
+    const v = visits[visitAt.get(s.visit) ?? -1];
+    if (v === undefined) return;
     if (s.kind === 'rule') v.rules.push(s);
-    else if (s.kind === 'output') v.outputs.push({ port: s.port, portName: s.portName });
-    else if (s.kind === 'tunnel') v.tunnels.push({ port: s.port, portName: s.portName, remoteIp: s.remoteIp, tunId: s.tunId, toHost: s.toHost });
-  }
+    else if (s.kind === 'output') v.outputs.push({ port: s.port, portName: s.portName, vlan: s.vlan, tunId: s.tunId });
+    else if (s.kind === 'tunnel') v.tunnels.push({ port: s.port, portName: s.portName, remoteIp: s.remoteIp, tunId: s.tunId, toHost: s.toHost, vlan: s.vlan });
+  });
   return visits;
 }
 
@@ -88,19 +104,19 @@ export function visitOf(visits: readonly Visit[], d: Disposition): number {
   return -1;
 }
 
-function vlanFromRules(rules: readonly RuleRef[]): number | null {
-  for (const r of rules) {
-    const m = /mod_vlan_vid:(\d+)/.exec(r.actions) ?? /dl_vlan=(\d+)/.exec(r.match);
-    if (m?.[1] !== undefined) return Number(m[1]);
-    const tci = /vlan_tci=0x([0-9a-f]+)\/0x[01]fff/.exec(r.match);
-    if (tci?.[1] !== undefined && (parseInt(tci[1], 16) & 0xfff) !== 0) return parseInt(tci[1], 16) & 0xfff;
-  }
-  return null;
+/** A VID as a hop's VLAN: none for untagged and for VID 0 (priority tag only). */
+function hopVlan(vid: number | undefined): number | null {
+  return vid === undefined || vid === 0 ? null : vid;
 }
 
 /**
  * The hops of a chain of visits ending at `end`: an ovs-bridge hop per visit, a patch hop between
  * patched bridges, a tunnel hop (and the receiver's underlay hop) between hosts.
+ *
+ * An ovs-bridge hop's VLAN is the one the frame belongs to inside the bridge: the input port's tag
+ * (NORMAL's implicit tagging on an access port), else the VID it entered with, else (a frame that
+ * entered untagged and was tagged by the flow tables, as br-tun does from a tunnel) the VID it
+ * leaves with towards the next hop. Its tunnel id is the tun_id it entered with (a tunnel entry).
  */
 export function hopsOfChain(visits: readonly Visit[], chain: readonly number[], end: Disposition | undefined, topo: (host: string) => HostTopology | undefined): Hop[] {
   const hops: Hop[] = [];
@@ -115,7 +131,8 @@ export function hopsOfChain(visits: readonly Visit[], chain: readonly number[], 
     else if (next !== undefined && next.via === 'tunnel') outPort = v.tunnels.find((x) => x.toHost === next.host)?.portName ?? null;
     else if (end !== undefined && end.kind === 'output' && end.host === v.host && end.bridge === v.bridge) outPort = end.portName ?? String(end.port);
     else if (end !== undefined && end.kind === 'undecidable' && end.host === v.host && end.bridge === v.bridge) outPort = v.tunnels[0]?.portName ?? null;
-    const tunnelIn = v.via === 'tunnel' ? visits[v.parent]?.tunnels.find((x) => x.toHost === v.host) : undefined;
+    const leaving = next !== undefined ? next.vlan : end !== undefined && end.kind === 'output' && end.host === v.host && end.bridge === v.bridge ? end.vlan : undefined;
+    const tunId = v.tunId ?? 0n;
     hops.push(hop({
       host: v.host,
       namespace: '',
@@ -124,9 +141,9 @@ export function hopsOfChain(visits: readonly Visit[], chain: readonly number[], 
       bridge: v.bridge,
       inPort: v.inPortName ?? String(v.inPort),
       outPort,
-      vlan: inTag ?? vlanFromRules(v.rules),
-      tunnelId: tunnelIn === undefined ? null : Number(tunnelIn.tunId),
-      remoteIp: tunnelIn?.remoteIp ?? null,
+      vlan: inTag ?? hopVlan(v.vlan) ?? hopVlan(leaving),
+      tunnelId: v.via === 'tunnel' || tunId !== 0n ? Number(tunId) : null,
+      remoteIp: v.tunnel?.dst ?? null,
       rules: v.rules.map(ruleText),
     }));
     if (next === undefined) {
