@@ -70,6 +70,16 @@ export const Config = z.strictObject({
       keepRawDatagrams: z.boolean().default(true).describe('store every datagram raw (for replay) beside its samples'),
     })
     .prefault({}),
+  paths: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('judge frame paths from the stream and store them (paths, path_hops); run it in one process per deployment'),
+      window: Duration.default('2s').describe('frame groups: the longest first-to-last span of one frame; flow groups (sampling > 1): the tumbling window'),
+      lateness: Duration.default('3s').describe('how late a datagram may arrive (exporters send each bridge on its own) and still join its frame'),
+      answerWindow: Duration.default('3s').describe('how long after a request (echo, DHCP, TCP/UDP to a lower port) its answer may come'),
+      maxOpenGroups: z.number().int().min(1000).default(200_000).describe('frames/flows held open at once; more close the oldest early (counted)'),
+      snapshotHistory: Duration.default('1h').describe('how long superseded host snapshots are kept in memory for late or replayed data'),
+    })
+    .prefault({}),
   store: StoreConfig.default({ kind: 'chdb', path: './data' }),
   bus: BusConfig.default({ kind: 'memory', capacity: 65_536 }),
   retention: z

@@ -90,6 +90,29 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ['retriable'] as const,
       registers: [registry],
     }),
+    pathObservations: new Counter({
+      name: 'hoptrace_paths_observations_total',
+      help: 'flow and discard samples the path stage took, by outcome (accepted; dropped as late, overflow, duplicate, unkeyed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    pathsAnalyzed: new Counter({
+      name: 'hoptrace_paths_analyzed_total',
+      help: 'paths the path stage judged, by verdict',
+      labelNames: ['verdict'] as const,
+      registers: [registry],
+    }),
+    pathsLost: new Counter({
+      name: 'hoptrace_paths_not_stored_total',
+      help: 'analysed paths given up on (store down longer than the outbox holds)',
+      registers: [registry],
+    }),
+    pathOpenGroups: new Gauge({
+      name: 'hoptrace_paths_open_groups',
+      help: 'frame/flow groups the path stage holds open (correlation window)',
+      registers: [registry],
+      collect: sync,
+    }),
   };
   return m;
 }

@@ -1,6 +1,7 @@
 // Composition of the long-running service. The same stages run in every deployment; only the Bus
 // and the Store differ (memory + chDB embedded, Kafka + ClickHouse server distributed):
 //   role 'all'       : UDP receiver -> bus -> decode stage -> store, plus HTTP  (hoptrace serve)
+//                      bus -> path stage -> store (its own consumer group; snapshots from the snapshot stage)
 //   role 'collector' : UDP receiver -> bus (Kafka), plus HTTP                  (hoptrace collector)
 import type { Bus } from '../bus/bus.js';
 import { MemoryBus } from '../bus/memory-bus.js';
@@ -20,6 +21,7 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/log.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { DecodeStage } from '../pipeline/decode-stage.js';
+import { PathStage } from '../pipeline/path-stage.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
 import { openStore } from './open-store.js';
@@ -61,6 +63,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
   let store: Store | undefined;
   let stage: DecodeStage | undefined;
   let snapshots: SnapshotStage | undefined;
+  let paths: PathStage | undefined;
   if (role === 'all') {
     store = await openStore(config);
     const report = await store.migrate();
@@ -79,6 +82,22 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
     });
     stage.start();
     snapshots = new SnapshotStage(store, log.child({ module: 'snapshots' }));
+    if (config.paths.enabled) {
+      const stagePaths = new PathStage({
+        bus,
+        store,
+        metrics,
+        log: log.child({ module: 'paths' }),
+        windowMs: durationMs(config.paths.window),
+        latenessMs: durationMs(config.paths.lateness),
+        answerWindowMs: durationMs(config.paths.answerWindow),
+        maxOpenGroups: config.paths.maxOpenGroups,
+        historyMs: durationMs(config.paths.snapshotHistory),
+      });
+      snapshots.onSnapshot((topology, raw) => stagePaths.addSnapshot(topology, raw));
+      await stagePaths.start();
+      paths = stagePaths;
+    }
     snapshots.start(bus);
   }
 
@@ -128,6 +147,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
           bus: { kind: bus.kind, queued: bus.depth('hoptrace.sflow.raw.v1') },
           pipeline: stage?.status() ?? null,
           snapshots: snapshots === undefined ? null : { ...snapshots.stats, queued: bus.depth(TOPICS.SNAPSHOTS) },
+          paths: paths?.status() ?? null,
           store: store === undefined ? null : { kind: store.kind, database: store.database, ...(config.store.kind === 'chdb' ? { path: resolve(config.store.path) } : {}), reachable: storeOk },
         };
       },
@@ -147,6 +167,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       await bus.close(); // delivers what is queued to the decode stage
       await stage?.stop();
       await snapshots?.stop();
+      await paths?.stop(); // closes the open groups and writes their paths
       await closeHttp?.();
       await store?.close();
     },

@@ -8,6 +8,7 @@
 // bus hands it over again.
 import { ParseError } from '../errors.js';
 import { TOPICS, type Bus, type Consumer } from '../bus/bus.js';
+import type { RawSnapshot } from '../hoststate/snapshot.js';
 import { decodeSnapshot } from '../snapshot/codec.js';
 import type { Store } from '../store/store.js';
 import { buildTopology } from './build.js';
@@ -33,9 +34,16 @@ export class SnapshotStage {
   readonly #log: SnapshotStageLog;
   #consumer: Consumer | undefined;
 
+  readonly #listeners: ((topology: HostTopology, raw: RawSnapshot) => void)[] = [];
+
   constructor(store: Store, log: SnapshotStageLog) {
     this.#store = store;
     this.#log = log;
+  }
+
+  /** Called with every snapshot once stored (the path stage judges paths by them). */
+  onSnapshot(listener: (topology: HostTopology, raw: RawSnapshot) => void): void {
+    this.#listeners.push(listener);
   }
 
   start(bus: Bus, group = 'hoptrace-snapshots'): void {
@@ -66,6 +74,7 @@ export class SnapshotStage {
     const findings = checkTopology([topology, ...others]).filter((f) => f.host === raw.host);
     await storeSnapshot(this.#store, raw, topology, findings);
     if (isLatest) this.#latest.set(raw.host, topology);
+    for (const listener of this.#listeners) listener(topology, raw);
     this.stats.stored++;
     this.stats.findings += findings.length;
     this.#log.info({ host: raw.host, takenAt: raw.takenAt, source: raw.source, findings: findings.length, issues: topology.issues.length }, 'host snapshot stored');

@@ -1,0 +1,84 @@
+// Rows of the path tables (pathengine/migrations.ts) for one analysed path. Absent values are
+// '' in String columns and NULL in the Nullable ones whose 0 means something (ICMP type 0 is an
+// echo reply, VLAN 0 is untagged-with-priority, tunnel id 0 is a key).
+import type { Row } from '../store/store.js';
+import { chTime } from '../topology/store.js';
+import { VERSION } from '../version.js';
+import type { AnalyzedPath } from './analyze.js';
+
+export interface PathRows {
+  path: Row;
+  hops: Row[];
+}
+
+/** `snapshots`: the snapshot ids (host@time) the path was judged by. */
+export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computedAtMs: number): PathRows {
+  const f = p.flow;
+  const firstSeen = chTime(p.firstSeen);
+  const computedAt = chTime(new Date(computedAtMs).toISOString());
+  const drop = p.drop;
+  const path: Row = {
+    first_seen: firstSeen,
+    last_seen: chTime(p.lastSeen),
+    path_id: p.pathId,
+    kind: p.kind,
+    verdict: p.verdict,
+    confidence: p.confidence,
+    answered: p.answered,
+    conflict: conflictOf(p),
+    src_mac: f.srcMac ?? '',
+    dst_mac: f.dstMac ?? '',
+    src_ip: f.srcIp ?? '',
+    dst_ip: f.dstIp ?? '',
+    ip_protocol: f.ipProtocol,
+    src_port: f.srcPort,
+    dst_port: f.dstPort,
+    icmp_type: f.icmpType,
+    fingerprint: p.fingerprint ?? '',
+    observations: p.observations,
+    sampling_rate: p.samplingRate,
+    hops: p.hops.length,
+    observed_hops: p.hops.filter((h) => h.observed).length,
+    start_host: p.hops[0]?.host ?? '',
+    end_host: p.hops[p.hops.length - 1]?.host ?? '',
+    drop_host: drop?.host ?? '',
+    drop_device: drop?.device ?? '',
+    drop_bridge: drop?.bridge ?? '',
+    drop_table: drop?.table === null || drop?.table === undefined ? '' : String(drop.table),
+    drop_rule: drop?.rule ?? '',
+    drop_reason: drop?.reason ?? '',
+    doubts: p.doubts,
+    checks: p.checks.map((c) => `${c.host}: ${c.command}`),
+    coverage: p.coverage,
+    snapshots: [...snapshots],
+    computed_at: computedAt,
+    hoptrace_version: VERSION,
+  };
+  const hops: Row[] = p.hops.map((h) => ({
+    first_seen: firstSeen,
+    path_id: p.pathId,
+    seq: h.seq,
+    host: h.host,
+    namespace: h.namespace,
+    kind: h.kind,
+    device: h.device,
+    bridge: h.bridge ?? '',
+    in_port: h.inPort ?? '',
+    out_port: h.outPort ?? '',
+    vlan: h.vlan,
+    tunnel_id: h.tunnelId,
+    remote_ip: h.remoteIp ?? '',
+    observed: h.observed,
+    rules: h.rules,
+    notes: h.notes ?? [],
+    computed_at: computedAt,
+  }));
+  return { path, hops };
+}
+
+/** A path that contradicts itself: dropped by the snapshots, yet an answer came back. */
+export function conflictOf(p: AnalyzedPath): boolean {
+  const flagged = (p as { conflict?: unknown }).conflict;
+  if (typeof flagged === 'boolean') return flagged;
+  return p.verdict === 'dropped' && p.answered === true;
+}
