@@ -47,6 +47,20 @@ export interface AnalyzedPath {
    * (a stopped service, a firewall in the instance).
    */
   answered: boolean | null;
+  /**
+   * What contradicts the verdict, in words; null when nothing does. Set when the observations go
+   * past the predicted drop point or sFlow reports a discard the snapshots do not predict, and by
+   * markAnswers when a dropped request was answered. A conflict lowers the confidence.
+   */
+  conflict?: string | null;
+  /** The host snapshots the path was judged by (per host, the one in force at its first observation). */
+  snapshots?: SnapshotVersion[];
+}
+
+/** One host snapshot version: the host and when it was taken (ISO 8601). */
+export interface SnapshotVersion {
+  host: string;
+  takenAt: string;
 }
 
 export interface AnalysisStats {
@@ -67,6 +81,10 @@ export interface Analysis {
   resolver: ResolverStats;
   /** Top drop points: "host device table rule" with the number of paths dying there. */
   topDrops: { where: string; paths: number }[];
+  /** Every snapshot version analyzed, with the number of paths each judged (in time order per host). */
+  snapshots: (SnapshotVersion & { paths: number })[];
+  /** Paths whose verdict the observations or answers contradict. */
+  conflicts: number;
 }
 
 export interface AnalyzeOptions {
@@ -89,6 +107,8 @@ interface Context {
   world: TopologyWorld;
   resolver: TopologyResolver;
   rulesets: Map<string, Map<string, IptablesRuleset>>;
+  /** The snapshot versions of this world (one per host), for the paths judged by it. */
+  snapshots?: SnapshotVersion[];
 }
 
 /** Worlds kept built at once (a world indexes every bridge's flows; groups come in time order). */
@@ -148,7 +168,8 @@ export class PathAnalyzer {
       const r = this.#rulesets.get(snapshotKey(t.host, t.takenAt));
       if (r !== undefined) rulesets.set(t.host, r);
     }
-    const ctx: Context = { world: buildTopologyWorld(inForce), resolver: this.resolver, rulesets };
+    const snapshots = inForce.map((t) => ({ host: t.host, takenAt: new Date(Date.parse(t.takenAt)).toISOString() })).sort((a, b) => a.host.localeCompare(b.host));
+    const ctx: Context = { world: buildTopologyWorld(inForce), resolver: this.resolver, rulesets, snapshots };
     if (this.#worlds.size >= WORLD_CACHE) {
       const oldest = this.#worlds.keys().next().value;
       if (oldest !== undefined) this.#worlds.delete(oldest);
@@ -224,8 +245,19 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
     const where = `${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}${p.drop.rule === null ? '' : ` ${p.drop.rule}`}`;
     drops.set(where, (drops.get(where) ?? 0) + 1);
   }
+  const used = new Map<string, number>();
+  for (const p of paths) for (const v of p.snapshots ?? []) used.set(snapshotKey(v.host, v.takenAt), (used.get(snapshotKey(v.host, v.takenAt)) ?? 0) + 1);
+  const snapshots: Analysis['snapshots'] = [];
+  for (const h of resolver.versions()) {
+    for (const t of [...h.topologies].sort((a, b) => Date.parse(a.takenAt) - Date.parse(b.takenAt))) {
+      snapshots.push({ host: h.host, takenAt: new Date(Date.parse(t.takenAt)).toISOString(), paths: used.get(snapshotKey(h.host, t.takenAt)) ?? 0 });
+    }
+  }
+  snapshots.sort((a, b) => a.host.localeCompare(b.host) || Date.parse(a.takenAt) - Date.parse(b.takenAt));
   return {
     paths,
+    snapshots,
+    conflicts: paths.filter((p) => p.conflict !== null && p.conflict !== undefined).length,
     stats: { pcapFrames: 0, udpDatagrams: datagrams.length, sflowDatagrams: datagrams.length, decodeErrors: 0, observations, groups: groups.length, paths: paths.length, byVerdict, elapsedMs: Math.round(performance.now() - t0) },
     resolver: resolver.stats,
     topDrops: [...drops].map(([where, n]) => ({ where, paths: n })).sort((a, b) => b.paths - a.paths).slice(0, 10),
@@ -253,7 +285,30 @@ function answers(reply: PathFlow, request: PathFlow): boolean {
   return fromServer && toClient;
 }
 
-/** Sets `answered` on request-like paths (paths are in firstSeen order). */
+/** The conflict markAnswers sets on a dropped request that was answered. */
+export const ANSWERED_CONFLICT = 'dropped, yet answered';
+
+/**
+ * A request judged dropped whose answer was seen got through after all: the snapshot its verdict
+ * rests on is not the configuration the frame met (taken before a repair, or after a break, or a
+ * change between snapshots). Marks the path (conflict, a doubt saying what to do, lower
+ * confidence); a path already marked is left as it is, so calling this again changes nothing.
+ */
+export function markAnsweredConflict(p: AnalyzedPath): void {
+  if (p.verdict !== 'dropped' || p.answered !== true || (p.conflict ?? '').startsWith(ANSWERED_CONFLICT)) return;
+  const d = p.drop;
+  const at = d === null ? 'the drop point' : `${d.host} ${d.device}${d.table === null ? '' : ` table ${d.table}`}`;
+  const used = p.snapshots?.find((v) => v.host === d?.host);
+  const snapshot = used === undefined ? (d === null ? 'the snapshots' : `the snapshot of ${d.host}`) : `the snapshot of ${used.host} taken ${used.takenAt}`;
+  p.conflict = `${ANSWERED_CONFLICT}: the answer came back, so the request got past ${at}`;
+  p.doubts.push(`${ANSWERED_CONFLICT}: ${snapshot} predicts the drop, but the answer was seen; that snapshot is probably not what was in force (a repair or change between snapshots): analyze with a snapshot taken at the traffic's time (--snapshots with every version, or --at), or check the rule with the ofproto/trace below`);
+  p.confidence = Math.max(0.05, Math.round((p.confidence - 0.3) * 100) / 100);
+}
+
+/**
+ * Sets `answered` on request-like paths (paths are in firstSeen order), and marks the dropped ones
+ * that were answered all the same (markAnsweredConflict).
+ */
 export function markAnswers(paths: AnalyzedPath[], windowMs: number): void {
   const times = paths.map((p) => Date.parse(p.firstSeen));
   for (let i = 0; i < paths.length; i++) {
@@ -273,7 +328,9 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number): void {
       const q = paths[j];
       if (q !== undefined && answers(q.flow, p.flow)) found = true;
     }
-    p.answered = found;
+    // answers only grow: a path once answered stays answered when called again on a longer list
+    p.answered = found || p.answered === true;
+    markAnsweredConflict(p);
   }
 }
 
@@ -434,6 +491,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   const pathId = `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${group.firstSeen}`;
   const firstSeen = new Date(group.firstSeen).toISOString();
   const lastSeen = new Date(group.lastSeen).toISOString();
+  let conflictReason: string | null = null;
   // Paths are built field by field, never by spreading a shared base: one hidden class for every
   // path (measured by bench/analyze.ts: the spread alone cost a third of the analysis).
   const path = (verdict: Verdict, confidence: number, drop: PathDrop | null, hops: Hop[], checks: { host: string; command: string }[]): AnalyzedPath => ({
@@ -453,6 +511,8 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     doubts,
     coverage,
     answered: null,
+    conflict: conflictReason,
+    snapshots: ctx.snapshots ?? [],
   });
   const start = startOf(group, ctx, doubts);
   if (start === undefined || first === undefined) {
@@ -535,6 +595,10 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
 
   // align observations with hops
   let conflict = false;
+  const contradict = (reason: string): void => {
+    conflict = true;
+    conflictReason ??= reason;
+  };
   const observable = new Set<number>();
   hops.forEach((h, i) => {
     if (h.kind === 'physical' && h.bridge !== null) observable.add(i);
@@ -544,6 +608,8 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     }
   });
   const discards: string[] = [];
+  /** Observations per hop index. */
+  const seenAt = new Map<number, number>();
   let lastObserved = -1;
   for (const o of group.observations) {
     const w = whereOf(o, ctx);
@@ -554,7 +620,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     const rank = hopRank(o);
     const index = hops.findIndex((h) => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge));
     if (index < 0) {
-      conflict = true;
+      contradict(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
       doubts.push(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
       continue;
     }
@@ -563,32 +629,48 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       h.observed = true;
       if (rank === 1 && h.bridge === null) h.bridge = w.bridge;
       lastObserved = Math.max(lastObserved, index);
+      seenAt.set(index, (seenAt.get(index) ?? 0) + 1);
       if (o.outKind === 'discard') discards.push(`${w.host}/${w.bridge} (sFlow discard reason ${o.discardReason ?? '?'})`);
     }
   }
 
   // the verdict
   let verdict: Verdict;
+  let lostConfidence: number | undefined;
   const dropIndex = drop === null ? -1 : hops.length - 1;
   if (end === undefined) verdict = 'incomplete';
   else if (drop !== null) {
     verdict = 'dropped';
-    if (lastObserved > dropIndex) conflict = true;
+    if (lastObserved > dropIndex) contradict(`seen at ${hops[lastObserved]?.host}/${hops[lastObserved]?.device}, past the predicted drop point`);
   } else if (discards.length > 0) {
     verdict = 'dropped';
-    conflict = true;
     const d = discards[0] ?? '';
+    contradict(`sFlow reports a discard at ${d}, the snapshots predict delivery`);
     const [host, bridge] = d.split(' ')[0]?.split('/') ?? [];
     drop = { host: host ?? '?', device: bridge ?? '?', bridge: bridge ?? null, table: null, rule: null, reason: `sFlow reports a discard at ${d}; the snapshots predict delivery (configuration changed since?)` };
   } else {
-    const missing = [...observable].filter((i) => hops[i]?.observed !== true);
+    const missing = [...observable].filter((i) => hops[i]?.observed !== true).sort((a, b) => a - b);
     if (missing.length > 0 && samplingRate === 1 && group.kind === 'frame') {
       verdict = 'lost';
       const k = lastObserved < 0 ? 'never' : `up to hop ${lastObserved + 1} (${hops[lastObserved]?.host}/${hops[lastObserved]?.device})`;
       const next = hops[missing[0] ?? 0];
       drop = null;
       doubts.push(`seen ${k}, never at hop ${(missing[0] ?? 0) + 1} (${next?.host}/${next?.device}) although sampling is 1`);
-    } else verdict = 'delivered';
+    } else {
+      // 1-in-N sampling (or a flow group): a hop without a sample is expected unless the flow was
+      // seen often enough just before it (lossEvidence).
+      const next = missing.find((i) => i > lastObserved);
+      const loss = next === undefined || lastObserved < 0 ? undefined : lossEvidence(seenAt.get(lastObserved) ?? 0, samplingRate);
+      const at = (i: number): string => `hop ${i + 1} (${hops[i]?.host}/${hops[i]?.device})`;
+      if (loss !== undefined && next !== undefined && loss.lost) {
+        verdict = 'lost';
+        lostConfidence = loss.confidence;
+        doubts.push(`seen ${loss.samples} times up to ${at(lastObserved)}, never at ${at(next)}: with 1-in-${samplingRate} sampling that happens by chance with probability ${loss.chance.toExponential(1)}`);
+      } else {
+        verdict = 'delivered';
+        if (loss !== undefined && next !== undefined) doubts.push(`seen ${loss.samples} time${loss.samples === 1 ? '' : 's'} up to ${at(lastObserved)} and never at ${at(next)}: too few samples to tell loss from sampling (${LOST_MIN_SAMPLES} needed; the chance of missing it is ${loss.chance.toFixed(2)})`);
+      }
+    }
   }
   if (discards.length > 0 && drop !== null) doubts.push(`sFlow discard samples at ${discards.join(', ')}`);
 
@@ -608,8 +690,27 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
 
   const observableCount = observable.size;
   const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
-  const conf = end === undefined ? 0.1 : confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
+  const conf = end === undefined ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
   return path(verdict, conf, drop, hops, checks);
+}
+
+// ---------- loss under sampling ----------
+
+/** Samples a flow needs at its last observed hop before its absence at the next one says `lost`. */
+export const LOST_MIN_SAMPLES = 3;
+
+/**
+ * A flow seen `samples` times at a hop, sampled 1 in `samplingRate`, stands for about
+ * samples × rate frames; each would be sampled at the next observable hop with probability
+ * 1/rate, so no sample there by chance has probability (1 − 1/rate)^(samples × rate) ≈ e^−samples
+ * (0 at sampling 1). `lost` from LOST_MIN_SAMPLES samples on (from one at sampling 1), with
+ * confidence 1 − that chance.
+ */
+export function lossEvidence(samples: number, samplingRate: number): { samples: number; chance: number; lost: boolean; confidence: number } {
+  const rate = Math.max(1, samplingRate);
+  const chance = rate === 1 ? (samples > 0 ? 0 : 1) : Math.exp(samples * rate * Math.log1p(-1 / rate));
+  const lost = rate === 1 ? samples > 0 : samples >= LOST_MIN_SAMPLES;
+  return { samples, chance, lost, confidence: Math.round(Math.max(0.05, Math.min(1, 1 - chance)) * 100) / 100 };
 }
 
 // ---------- text ----------
@@ -630,6 +731,8 @@ export function formatPath(p: AnalyzedPath): string {
     for (const r of h.rules) out.push(`        ${r}`);
     for (const n of h.notes ?? []) out.push(`        note: ${n}`);
   }
+  if (p.conflict !== null && p.conflict !== undefined) out.push(`  CONFLICT: ${p.conflict}`);
+  if (p.snapshots !== undefined && p.snapshots.length > 0) out.push(`  snapshots: ${p.snapshots.map((v) => `${v.host} ${v.takenAt}`).join(', ')}`);
   if (p.answered === false) out.push(`  no answer seen: ${p.verdict === 'delivered' ? 'delivered, yet nothing came back (the service or the instance\'s own firewall?)' : 'the request itself did not arrive'}`);
   for (const d of p.doubts) out.push(`  doubt: ${d}`);
   for (const c of p.checks) out.push(`  check on ${c.host}: ${c.command}`);
@@ -646,6 +749,11 @@ export function formatSummary(a: Analysis): string {
   if (a.topDrops.length > 0) {
     out.push('top drop points:');
     for (const d of a.topDrops) out.push(`  ${String(d.paths).padStart(5)}  ${d.where}`);
+  }
+  if (a.conflicts > 0) out.push(`conflicts: ${a.conflicts} paths whose observations or answers contradict their verdict (see CONFLICT lines)`);
+  if (a.snapshots.length > 0) {
+    out.push('snapshots (per host, in time order; paths judged by each):');
+    for (const v of a.snapshots) out.push(`  ${pad(v.host, 12)} ${v.takenAt}  ${String(v.paths).padStart(5)} paths`);
   }
   if (a.resolver.unknownAgents.length > 0) out.push(`agents with no snapshot: ${a.resolver.unknownAgents.join(', ')}`);
   return `${out.join('\n')}\n`;

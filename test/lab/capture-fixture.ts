@@ -1,13 +1,15 @@
 // Records the shipped lab capture (test/fixtures/lab-capture/): the Neutron lab with sampling 1,
 // a short scripted scenario, every sFlow datagram of it as a pcap, sosreport-layout trees of each
-// host (healthy, and while broken) and a README saying what happened when.
+// host (healthy, while broken, repaired; each with sos_reports/manifest.json, so its time survives
+// git) and a README saying what happened when.
 //
 //   npx tsc -p tsconfig.json && node dist/test/lab/capture-fixture.js OUTDIR [--compute-hosts 1|2]
 //
 // Scenario: vm1 pings the DHCP port, the router's qr port and the external host (healthy); the
 // snapshots "healthy" are taken; network1 loses its br-tun table-3 tun_id→local-VLAN flow
 // (tun-to-vlan-removed); the snapshots "broken" are taken; vm1 pings the same three again (they die
-// on network1 br-tun); the lab is repaired and vm1 pings the DHCP port once more. Needs root and
+// on network1 br-tun); the lab is repaired, the snapshots "repaired" are taken and vm1 pings the
+// DHCP port once more. Needs root and
 // Open vSwitch (test/support/ovs-lab.ts probeOvsLab); traffic stays in the lab's namespaces.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -52,9 +54,13 @@ export interface CaptureScenario {
   repairedAtMs: number;
   datagrams: number;
   pings: PingRecord[];
+  /** The snapshot sets (snapshots/NAME/sosreport-HOST) and when each host's was taken (its manifest's first command). */
+  snapshotSets: { name: SnapshotSet; takenAtMs: Record<string, number> }[];
   /** Lab facts the expectations need. */
   lab: { segmentationId: number; localVlans: Record<string, number>; dhcp: { ip: string; mac: string; device: string; namespace: string }; router: { ip: string; mac: string; device: string; namespace: string }; externalIp: string; agents: Record<string, string> };
 }
+
+export type SnapshotSet = 'healthy' | 'broken' | 'repaired';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,8 +76,13 @@ async function pingPhase(lab: NeutronLab, phase: PingRecord['phase'], targets: r
   return out;
 }
 
-async function snapshotTrees(lab: NeutronLab, hosts: readonly HostLabel[], dir: string): Promise<void> {
-  for (const label of hosts) await sosTree(sosSource(lab, label), join(dir, `sosreport-${label}`));
+async function snapshotTrees(lab: NeutronLab, hosts: readonly HostLabel[], outDir: string, name: SnapshotSet): Promise<CaptureScenario['snapshotSets'][number]> {
+  const takenAtMs: Record<string, number> = {};
+  for (const label of hosts) {
+    const tree = await sosTree(sosSource(lab, label), join(outDir, 'snapshots', name, `sosreport-${label}`));
+    takenAtMs[label] = Math.min(...tree.written.map((w) => w.startMs));
+  }
+  return { name, takenAtMs };
 }
 
 export async function captureFixture(outDir: string, computeHosts: 1 | 2 = 1): Promise<CaptureScenario> {
@@ -94,14 +105,16 @@ export async function captureFixture(outDir: string, computeHosts: 1 | 2 = 1): P
     const pings: PingRecord[] = [];
     pings.push(...(await pingPhase(lab, 'healthy', ['dhcp', 'router', 'external'])));
     await sleep(SETTLE_MS);
-    await snapshotTrees(lab, hosts, join(outDir, 'snapshots', 'healthy'));
+    const snapshotSets: CaptureScenario['snapshotSets'] = [];
+    snapshotSets.push(await snapshotTrees(lab, hosts, outDir, 'healthy'));
     const info = await breakLab(lab, SCENARIO);
     const brokenAtMs = Date.now();
-    await snapshotTrees(lab, hosts, join(outDir, 'snapshots', 'broken'));
+    snapshotSets.push(await snapshotTrees(lab, hosts, outDir, 'broken'));
     pings.push(...(await pingPhase(lab, 'broken', ['dhcp', 'router', 'external'])));
     await sleep(SETTLE_MS);
     await repairLab(lab, SCENARIO);
     const repairedAtMs = Date.now();
+    snapshotSets.push(await snapshotTrees(lab, hosts, outDir, 'repaired'));
     pings.push(...(await pingPhase(lab, 'repaired', ['dhcp'])));
     await sleep(SETTLE_MS);
     const captureEndMs = Date.now();
@@ -124,6 +137,7 @@ export async function captureFixture(outDir: string, computeHosts: 1 | 2 = 1): P
       repairedAtMs,
       datagrams: datagrams.length,
       pings,
+      snapshotSets,
       lab: {
         segmentationId: lab.network.segmentationId,
         localVlans,
@@ -147,6 +161,14 @@ const rel = (s: CaptureScenario, ms: number): string => `+${((ms - s.captureStar
 /** The fixture's README: what happened when, and what `hoptrace analyze` says about it. */
 export function fixtureReadme(s: CaptureScenario): string {
   const ping = (p: PingRecord): string => `| ${rel(s, p.startMs)} | ${iso(p.startMs)} | ${p.phase} | vm1 ${p.fromIp} → ${p.target} ${p.toIp} | ${p.received}/${p.transmitted} |`;
+  const snap = (set: CaptureScenario['snapshotSets'][number]): string => {
+    const times = Object.values(set.takenAtMs);
+    return `| ${rel(s, Math.min(...times))} | ${iso(Math.min(...times))} | snapshots **${set.name}** | ${Object.entries(set.takenAtMs).map(([h, t]) => `${h} ${iso(t)}`).join(', ')} | |`;
+  };
+  const set = (name: SnapshotSet): string[] => {
+    const found = s.snapshotSets.find((x) => x.name === name);
+    return found === undefined ? [] : [snap(found)];
+  };
   const hostList = s.hosts.join(', ');
   return [
     '# lab-capture: a real Neutron lab capture with a break',
@@ -159,9 +181,14 @@ export function fixtureReadme(s: CaptureScenario): string {
     '| file | what |',
     '| --- | --- |',
     `| sflow.pcap | every sFlow datagram the collector received (${s.datagrams}), Ethernet/IPv4/UDP, receive times |`,
-    `| snapshots/broken/sosreport-HOST/ | sosreport-layout trees (sos 4.x file names) of ${hostList}, taken while broken |`,
-    `| snapshots/healthy/sosreport-HOST/ | the same, taken just before the break |`,
+    `| snapshots/healthy/sosreport-HOST/ | sosreport-layout trees (sos 4.x file names) of ${hostList}, taken after the healthy pings, before the break |`,
+    '| snapshots/broken/sosreport-HOST/ | the same, taken right after the break |',
+    '| snapshots/repaired/sosreport-HOST/ | the same, taken right after the repair |',
     '| scenario.json | this timeline, machine-readable (used by test/integration/lab-capture-fixture.test.ts) |',
+    '',
+    'Each tree has `sos_reports/manifest.json` (sos 4.x layout: per plugin the commands with exec, return_code and',
+    'start_time): the importer takes the snapshot\'s time from it (its first command), so the times below survive a git',
+    'checkout, which resets the files\' modification times.',
     '',
     '## timeline',
     '',
@@ -171,9 +198,12 @@ export function fixtureReadme(s: CaptureScenario): string {
     '| when | time (UTC) | phase | pings (3 echo requests each, 0.2 s apart) | replies |',
     '| --- | --- | --- | --- | --- |',
     ...s.pings.filter((p) => p.phase === 'healthy').map(ping),
+    ...set('healthy'),
     `| ${rel(s, s.brokenAtMs)} | ${iso(s.brokenAtMs)} | **break** | ${s.scenario} on ${s.breakHost}: ${s.change} | |`,
+    ...set('broken'),
     ...s.pings.filter((p) => p.phase === 'broken').map(ping),
     `| ${rel(s, s.repairedAtMs)} | ${iso(s.repairedAtMs)} | **repair** | the table-3 flow put back | |`,
+    ...set('repaired'),
     ...s.pings.filter((p) => p.phase === 'repaired').map(ping),
     '',
     'vm1 also ARPs for its targets (ARP paths: flow srcIp/dstIp are arp_spa/arp_tpa), and the router\'s SNATed echo requests',
@@ -181,28 +211,28 @@ export function fixtureReadme(s: CaptureScenario): string {
     '',
     '## expected `hoptrace analyze` verdicts',
     '',
+    'Give every snapshot set at once: each path is judged by the snapshots in force at its first observation (per host,',
+    'the latest taken at or before it, else the oldest), and the summary lists each version with the paths it judged.',
+    '',
     '```',
-    'hoptrace analyze --pcap test/fixtures/lab-capture/sflow.pcap --snapshots test/fixtures/lab-capture/snapshots/broken/*',
+    'hoptrace analyze --pcap test/fixtures/lab-capture/sflow.pcap --snapshots test/fixtures/lab-capture/snapshots/*/*',
     '```',
     '',
-    `- The echo requests of the broken phase (vm1 → ${s.lab.dhcp.ip}, ${s.lab.router.ip}, ${s.lab.externalIp}): **dropped** on network1 br-tun,`,
-    '  table 3, by its default rule `table=3, priority=0 actions=drop` (the tun_id → local VLAN flow is gone); seen at',
-    '  compute1/br-int, network1/br-phy (outer GRE) and network1/br-tun (decapsulated), never answered.',
-    '  The top drop point is `network1 br-tun table 3 table=3, priority=0 actions=drop`.',
+    `- The echo requests of the healthy phase (vm1 → ${s.lab.dhcp.ip}, ${s.lab.router.ip}, ${s.lab.externalIp}; judged by the healthy`,
+    '  snapshots, the oldest) and of the repaired phase (judged by the repaired snapshots): **delivered**, into the qdhcp',
+    '  namespace, the router\'s qr port and (for the external host) via the router, each `answered`.',
+    '- The echo requests of the broken phase (judged by the broken snapshots): **dropped** on network1 br-tun, table 3, by',
+    '  its default rule `table=3, priority=0 actions=drop` (the tun_id → local VLAN flow is gone); seen at compute1/br-int,',
+    '  network1/br-phy (outer GRE) and network1/br-tun (decapsulated), never answered. The top drop point is',
+    '  `network1 br-tun table 3 table=3, priority=0 actions=drop`.',
     '- The echo replies (network1 → compute1: the vlan→tun direction the break does not touch) and the external host\'s',
-    '  traffic on br-ex: **delivered**.',
-    '- The echo requests of the healthy and repaired phases are walked on the broken tables too (analyze uses one',
-    '  snapshot per host), so they come out **dropped** at the same rule although `answered` is true: use the healthy',
-    '  snapshots for them.',
+    '  traffic on br-ex: **delivered**. No echo request is in conflict.',
     '',
-    '```',
-    'hoptrace analyze --pcap test/fixtures/lab-capture/sflow.pcap --snapshots test/fixtures/lab-capture/snapshots/healthy/*',
-    '```',
-    '',
-    '- The echo requests of the healthy and repaired phases: **delivered** into the qdhcp namespace, the router\'s qr port',
-    '  and (for the external host) via the router, each `answered`.',
-    '- The echo requests of the broken phase: **dropped** on network1 br-tun, from the sFlow discard samples OVS sent',
-    '  (no table or rule: the healthy snapshots predict delivery, so the verdict carries a conflict and low confidence).',
+    'One snapshot set alone judges every path by it. With `snapshots/broken/*` only, the healthy and repaired echo',
+    'requests come out **dropped** at the same rule although they were answered: each is marked `conflict` ("dropped, yet',
+    'answered"), with lower confidence and a doubt saying the snapshot is not the one in force. With `snapshots/healthy/*`',
+    'only, the broken phase\'s requests are **dropped** on network1 br-tun from the sFlow discard samples OVS sent (no table',
+    'or rule: the snapshots predict delivery, so the verdict carries a conflict and low confidence).',
     '',
   ].join('\n');
 }

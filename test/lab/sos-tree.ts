@@ -3,6 +3,11 @@
 // src/hoststate/commands.ts: text forms, not the agent's JSON argv. Each output goes to the file
 // name sos would give it (sosCommandFileName), in the directory of the catalog's first sos path.
 //
+// sos_reports/manifest.json is written the way sos 4.x writes it, cut to what an importer reads: per
+// plugin (the sos_commands/ directory) the commands run, each with exec, filepath, return_code and
+// start/end times (epoch seconds), plus the report's own start and end. The importer takes the
+// snapshot's time from it, so a tree keeps its time through git (file times do not).
+//
 // What a namespace cannot fake: `hostname` is the host label (the namespaces share the machine's
 // UTS name), and `ip netns` is filtered to the host's own namespaces (network namespaces are
 // machine-wide; the lab's qdhcp-/qrouter- namespaces belong to network1).
@@ -59,6 +64,9 @@ export interface SosTreeEntry {
   path: string;
   command: string;
   exitCode: number;
+  /** When the command started and ended (ms since the epoch). */
+  startMs: number;
+  endMs: number;
 }
 
 export interface SosTreeResult {
@@ -126,14 +134,61 @@ export async function sosTree(source: SosHostSource | OvsHost, dir: string): Pro
     tasks.push(() => runInto(host, spec.id, argv, path, dir, result));
   }
   for (const e of extra) tasks.push(() => runInto(host, e.id, e.argv, join(e.dir, sosCommandFileName(e.argv.join(' '))), dir, result));
+  const startMs = Date.now();
   await pool(tasks, CONCURRENCY);
   result.written.sort((a, b) => a.path.localeCompare(b.path));
+  const manifest = sosManifest(result.written, startMs, Date.now());
+  mkdirSync(join(dir, 'sos_reports'), { recursive: true });
+  writeFileSync(join(dir, 'sos_reports', 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return result;
+}
+
+/** The version sos 4.x writes in its manifest; this tree is written by the lab, the field says so. */
+const SOS_VERSION = '4.x (hoptrace test/lab/sos-tree.ts)';
+
+/**
+ * sos 4.x's manifest.json, cut to the fields sos writes that an importer reads: the report's
+ * start/end (datetime text, as sos writes them) and per plugin its commands (manifest_cmd of
+ * sos/report/plugins/__init__.py: command, parameters, exec, filepath, truncated, return_code,
+ * priority, start_time, end_time, run_time, tags; times in epoch seconds).
+ */
+export function sosManifest(written: readonly SosTreeEntry[], startMs: number, endMs: number): Record<string, unknown> {
+  const plugins: Record<string, { name: string; commands: Record<string, unknown>[]; files: never[] }> = {};
+  for (const w of [...written].sort((a, b) => a.startMs - b.startMs || a.path.localeCompare(b.path))) {
+    // hostname is the host plugin's (sos writes sos_commands/host/hostname and links it at the root)
+    const plugin = w.path.startsWith('sos_commands/') ? (w.path.split('/')[1] ?? 'unknown') : 'host';
+    const entry = (plugins[plugin] ??= { name: plugin, commands: [], files: [] });
+    const words = w.command.split(' ');
+    entry.commands.push({
+      command: words[0] ?? '',
+      parameters: words.slice(1),
+      exec: w.command,
+      filepath: w.path,
+      truncated: false,
+      return_code: w.exitCode,
+      priority: 10,
+      start_time: w.startMs / 1000,
+      end_time: w.endMs / 1000,
+      run_time: (w.endMs - w.startMs) / 1000,
+      tags: [],
+    });
+  }
+  const text = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '000');
+  return {
+    version: SOS_VERSION,
+    cmdline: 'sos report --batch -o host,networking,openvswitch,firewall_tables',
+    start_time: text(startMs),
+    end_time: text(endMs),
+    run_time: (endMs - startMs) / 1000,
+    compression: 'none',
+    components: { report: { preset: 'none', plugins } },
+  };
 }
 
 async function runInto(host: SosHostSource, id: string, argv: string[], path: string, root: string, result: SosTreeResult): Promise<void> {
   let text: string;
   let exitCode = 0;
+  const startMs = Date.now();
   if (id === 'hostname') {
     text = `${host.label}\n`;
   } else {
@@ -145,7 +200,7 @@ async function runInto(host: SosHostSource, id: string, argv: string[], path: st
   const file = join(root, path);
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, text);
-  result.written.push({ id, path, command: argv.join(' '), exitCode });
+  result.written.push({ id, path, command: argv.join(' '), exitCode, startMs, endMs: Date.now() });
 }
 
 async function pool(tasks: readonly (() => Promise<void>)[], size: number): Promise<void> {

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { analyzeCapture, formatPath, formatSummary, type Analysis } from '../../pathengine/analyze.js';
 import type { Verdict } from '../../pathengine/verdict.js';
+import type { RawSnapshot } from '../../hoststate/snapshot.js';
 import { buildTopologies } from '../../topology/build.js';
 import type { GlobalFlags } from '../main.js';
 import { toJson } from '../json.js';
@@ -28,21 +29,24 @@ export function register(program: Command): void {
     .command('analyze')
     .description('Reconstruct per-hop frame paths from an sFlow capture and host snapshots: where each frame was delivered or died, and why')
     .requiredOption('--pcap <file>', 'capture of sFlow datagrams (pcap or pcapng, any UDP port)')
-    .option('-s, --snapshots <path...>', 'host snapshots (extracted sosreports, agent --out directories, tarballs); default: the store')
+    .option('-s, --snapshots <path...>', 'host snapshots (extracted sosreports, agent --out directories, tarballs), several versions per host welcome: each path is judged by the ones in force at its time; default: the store')
     .option('-d, --data <dir>', 'embedded store directory (default ./data), when --snapshots is not given')
-    .option('--at <time>', 'the topology in force at this time (default: the latest snapshot of each host)')
+    .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: with --snapshots, each path by the versions in force at its own time; from the store, the latest of each host')
     .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
     .option('--window <ms>', 'correlation window in milliseconds (default 2000)')
-    .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops; then one {"summary": ...} line')
+    .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots; then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
     .addHelpText('after', `
 Examples:
   $ tcpdump -i any -w sflow.pcap udp port 6343          # on the collector, while reproducing
   $ hoptrace analyze --pcap sflow.pcap --snapshots sosreport-compute1/ sosreport-network1/
+  $ hoptrace analyze --pcap sflow.pcap --snapshots before/* after-repair/*   # each path by the snapshots of its time
   $ hoptrace analyze --pcap sflow.pcap --snapshots ./snapshots --verdict dropped lost
   $ hoptrace analyze --pcap sflow.pcap --json | jq 'select(.verdict=="dropped") | .drop'
 
 Verdicts: delivered | dropped {host, device, bridge, table, rule, reason} | lost (seen up to a hop,
-never after, with sampling 1) | incomplete (the snapshots do not cover the frame's path).`)
+never after: with sampling 1, or a flow sampled 1-in-N at least 3 times there) | incomplete (the
+snapshots do not cover the frame's path). conflict: what contradicts the verdict (a dropped request
+that was answered: the snapshot is not the one in force).`)
     .action(async (flags: AnalyzeFlags, command: Command) => {
       await runAnalyze(flags, command.optsWithGlobals());
     });
@@ -59,7 +63,9 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   } catch (error) {
     throw new UsageError(`--pcap ${flags.pcap}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: error });
   }
-  const raws = await loadSnapshots({ ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }), ...(flags.at === undefined ? {} : { at: flags.at }), ...(flags.data === undefined ? {} : { data: flags.data }) }, globals);
+  const raws = flags.snapshots !== undefined && flags.at === undefined
+    ? await everyVersion(flags.snapshots)
+    : await loadSnapshots({ ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }), ...(flags.at === undefined ? {} : { at: flags.at }), ...(flags.data === undefined ? {} : { data: flags.data }) }, globals);
   const { topologies } = buildTopologies(raws);
   let progress: Progress | undefined;
   const analysis = analyzeCapture(bytes, flags.pcap, topologies, {
@@ -74,10 +80,28 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   const paths = wanted === undefined ? analysis.paths : analysis.paths.filter((p) => wanted.includes(p.verdict));
   if (flags.json === true) {
     for (const p of paths) process.stdout.write(`${toJson(p)}\n`);
-    process.stdout.write(`${toJson({ summary: { ...analysis.stats, topDrops: analysis.topDrops, resolver: analysis.resolver } })}\n`);
+    process.stdout.write(`${toJson({ summary: { ...analysis.stats, topDrops: analysis.topDrops, conflicts: analysis.conflicts, snapshots: analysis.snapshots, resolver: analysis.resolver } })}\n`);
     return analysis;
   }
   for (const p of paths) process.stdout.write(`${formatPath(p)}\n\n`);
   process.stdout.write(formatSummary(analysis));
   return analysis;
+}
+
+/**
+ * Every snapshot under the paths, all versions of each host kept (loadSnapshots keeps only the
+ * latest): the analyzer judges each path by the versions in force at its time.
+ */
+async function everyVersion(paths: string[]): Promise<RawSnapshot[]> {
+  const { importSnapshots } = await import('../../snapshot/import.js');
+  const tty = process.stderr.isTTY === true;
+  const result = await importSnapshots(paths, {
+    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
+  });
+  if (tty) process.stderr.write('\n');
+  if (result.snapshots.length === 0) {
+    throw new UsageError(`no host snapshot found: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || `nothing readable in ${paths.join(', ')}`}`);
+  }
+  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
+  return [...result.snapshots].sort((a, b) => a.host.localeCompare(b.host) || Date.parse(a.takenAt) - Date.parse(b.takenAt));
 }

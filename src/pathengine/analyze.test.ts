@@ -1,0 +1,172 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RawSnapshot } from '../hoststate/snapshot.js';
+import { importSnapshots } from '../snapshot/import.js';
+import type { Datagram, FlowSample } from '../sflow/types.js';
+import { buildTopologies } from '../topology/build.js';
+import type { HostTopology } from '../topology/model.js';
+import { ANSWERED_CONFLICT, analyzeDatagrams, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
+import { toObservation, type Observation } from './observation.js';
+
+// ---- markAnswers: answered, and the dropped-yet-answered conflict ----
+
+const request = { srcIp: '203.0.113.11', dstIp: '203.0.113.2', ipProtocol: 1, icmpType: 8 };
+const reply = { srcIp: '203.0.113.2', dstIp: '203.0.113.11', ipProtocol: 1, icmpType: 0 };
+
+function path(flow: Partial<AnalyzedPath['flow']>, at: number, verdict: AnalyzedPath['verdict'] = 'delivered', confidence = 1): AnalyzedPath {
+  return {
+    pathId: `p${at}`, kind: 'frame', fingerprint: null, firstSeen: new Date(at).toISOString(), lastSeen: new Date(at).toISOString(), verdict, confidence,
+    drop: verdict === 'dropped' ? { host: 'network1', device: 'br-tun', bridge: 'br-tun', table: 3, rule: 'table=3, priority=0 actions=drop', reason: 'drop action' } : null,
+    hops: [], observations: 1, samplingRate: 1, checks: [], doubts: [], coverage: [], answered: null, conflict: null,
+    snapshots: [{ host: 'compute1', takenAt: '2026-11-25T10:00:00.000Z' }, { host: 'network1', takenAt: '2026-11-25T10:00:01.000Z' }],
+    flow: { srcMac: null, dstMac: null, srcIp: null, dstIp: null, ipProtocol: null, srcPort: null, dstPort: null, icmpType: null, ...flow },
+  };
+}
+
+describe('markAnswers: dropped, yet answered', () => {
+  it('marks a dropped request whose answer was seen: conflict, a doubt naming the snapshot and what to do, confidence 0.3 lower', () => {
+    const paths = [path(request, 1000, 'dropped', 0.9), path(reply, 1010)];
+    markAnswers(paths, 3000);
+    const p = paths[0];
+    expect(p?.answered).toBe(true);
+    expect(p?.verdict).toBe('dropped');
+    expect(p?.conflict).toMatch(new RegExp(`^${ANSWERED_CONFLICT}: .*network1 br-tun table 3`));
+    expect(p?.confidence).toBe(0.6);
+    expect(p?.doubts).toHaveLength(1);
+    expect(p?.doubts[0]).toContain('the snapshot of network1 taken 2026-11-25T10:00:01.000Z');
+    expect(p?.doubts[0]).toContain('--snapshots');
+    expect(formatPath(p as AnalyzedPath)).toContain(`CONFLICT: ${ANSWERED_CONFLICT}`);
+    // the reply itself is not a request: untouched
+    expect(paths[1]?.conflict).toBeNull();
+    expect(paths[1]?.answered).toBeNull();
+  });
+
+  it('leaves alone a dropped request never answered, a delivered answered one, and an answer out of the window', () => {
+    const unanswered = [path(request, 1000, 'dropped', 0.9), path({ ...reply, srcIp: '203.0.113.3' }, 1010)];
+    markAnswers(unanswered, 3000);
+    expect(unanswered[0]).toMatchObject({ answered: false, conflict: null, confidence: 0.9, doubts: [] });
+    const delivered = [path(request, 1000, 'delivered', 1), path(reply, 1010)];
+    markAnswers(delivered, 3000);
+    expect(delivered[0]).toMatchObject({ answered: true, conflict: null, confidence: 1, doubts: [] });
+    const late = [path(request, 1000, 'dropped', 0.9), path(reply, 5000)];
+    markAnswers(late, 3000);
+    expect(late[0]).toMatchObject({ answered: false, conflict: null, confidence: 0.9 });
+  });
+
+  it('calling it again (the streaming stage re-marks its buffer) changes nothing more; confidence never below 0.05', () => {
+    const paths = [path(request, 1000, 'dropped', 0.2), path(reply, 1010)];
+    markAnswers(paths, 3000);
+    markAnswers(paths, 3000);
+    expect(paths[0]?.doubts).toHaveLength(1);
+    expect(paths[0]?.confidence).toBe(0.05);
+    // an answer that left the buffer does not unmark the request
+    const rest = paths.slice(0, 1);
+    markAnswers(rest, 3000);
+    expect(rest[0]).toMatchObject({ answered: true, confidence: 0.05 });
+    expect(rest[0]?.conflict).toMatch(new RegExp(`^${ANSWERED_CONFLICT}`));
+  });
+});
+
+describe('lossEvidence: a flow sampled 1 in N, seen m times at a hop and never at the next', () => {
+  it.each([
+    // m, N, lost, chance ≈ e^-m for large N
+    [3, 1000, true, Math.exp(-3)],
+    [5, 100, true, Math.exp(-5)],
+    [2, 1000, false, Math.exp(-2)],
+    [1, 10, false, 0.9 ** 10],
+    [0, 10, false, 1],
+  ])('m=%i N=%i: lost %s', (m, n, lost, chance) => {
+    const e = lossEvidence(m, n);
+    expect(e.lost).toBe(lost);
+    expect(e.chance).toBeCloseTo(chance, 2);
+    expect(e.confidence).toBeCloseTo(Math.max(0.05, 1 - chance), 2);
+  });
+  it('at sampling 1 a single sample is enough (nothing is missed by chance)', () => {
+    expect(lossEvidence(1, 1)).toMatchObject({ lost: true, chance: 0, confidence: 1 });
+    expect(lossEvidence(0, 1).lost).toBe(false);
+    expect(LOST_MIN_SAMPLES).toBe(3);
+  });
+});
+
+// ---- the shipped lab capture (test/fixtures/lab-capture), reworked into loss under sampling ----
+
+const FIXTURE = fileURLToPath(new URL('../../test/fixtures/lab-capture/', import.meta.url));
+interface Scenario { brokenAtMs: number; captureStartMs: number; lab: { dhcp: { ip: string }; agents: Record<string, string> }; pings: { fromIp: string }[] }
+
+describe('analyze on the shipped lab capture with network1\'s samples removed (frames vanish after compute1)', () => {
+  let scenario: Scenario;
+  let raws: RawSnapshot[];
+  let topologies: HostTopology[];
+  let healthy: TimedDatagram[];
+  const vm1 = (): string => scenario.pings[0]?.fromIp ?? '';
+
+  beforeAll(async () => {
+    scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as Scenario;
+    const dir = join(FIXTURE, 'snapshots', 'healthy');
+    const imported = await importSnapshots(readdirSync(dir).map((d) => join(dir, d)));
+    raws = imported.snapshots;
+    topologies = buildTopologies(raws).topologies;
+    const capture = readCapture(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap');
+    healthy = capture.datagrams.filter((d) => d.receivedAtMs < scenario.brokenAtMs);
+  });
+
+  /** The datagrams with some flow samples left out and the sampling rate of the rest rewritten. */
+  function rework(keep: (o: Observation, d: TimedDatagram) => boolean, samplingRate: number): TimedDatagram[] {
+    return healthy.map((d) => {
+      const samples = d.datagram.samples.filter((s) => s.kind !== 'flow' || keep(toObservation(d.datagram, s, { receivedAtMs: d.receivedAtMs, exporter: d.exporter }), d));
+      const datagram: Datagram = { ...d.datagram, samples: samples.map((s) => (s.kind === 'flow' ? ({ ...s, samplingRate } satisfies FlowSample) : s)) };
+      return { ...d, datagram };
+    });
+  }
+  const network1 = (d: TimedDatagram): boolean => d.datagram.agent === scenario.lab.agents['network1'];
+  const echoToDhcp = (p: AnalyzedPath): boolean => p.flow.srcIp === vm1() && p.flow.dstIp === scenario.lab.dhcp.ip && p.flow.icmpType === 8;
+  const run = (datagrams: TimedDatagram[]): AnalyzedPath[] => analyzeDatagrams(datagrams, topologies, { rawSnapshots: raws }).paths.filter(echoToDhcp);
+
+  it('as captured, rate rewritten to 1 in 10: the echo requests to the DHCP port are one flow group, delivered, no loss doubt', () => {
+    const paths = run(rework(() => true, 10));
+    expect(paths).toHaveLength(1);
+    const p = paths[0] as AnalyzedPath;
+    expect(p.kind, formatPath(p)).toBe('flow');
+    expect(p.verdict, formatPath(p)).toBe('delivered');
+    expect(p.doubts.filter((d) => d.includes('never at')), formatPath(p)).toEqual([]);
+  });
+
+  it('sampling 1, network1 silent: each echo request is lost after compute1 br-int', () => {
+    const paths = run(rework((_o, d) => !network1(d), 1));
+    expect(paths).toHaveLength(3);
+    for (const p of paths) {
+      expect(p.kind).toBe('frame');
+      expect(p.verdict, formatPath(p)).toBe('lost');
+      expect(p.drop).toBeNull();
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['compute1/br-int']);
+      expect(p.doubts.some((d) => d.includes('never at') && d.includes('network1')), formatPath(p)).toBe(true);
+    }
+  });
+
+  it('1 in 10, network1 silent, 3 samples at compute1: lost, confidence 1 - 0.9^30 ≈ 1 - e^-3', () => {
+    const paths = run(rework((_o, d) => !network1(d), 10));
+    expect(paths).toHaveLength(1);
+    const p = paths[0] as AnalyzedPath;
+    expect(p.kind).toBe('flow');
+    expect(p.observations).toBe(3);
+    expect(p.verdict, formatPath(p)).toBe('lost');
+    expect(p.confidence).toBeCloseTo(1 - 0.9 ** 30, 2);
+    expect(p.doubts.some((d) => d.startsWith('seen 3 times up to') && d.includes('1-in-10')), formatPath(p)).toBe(true);
+  });
+
+  it('1 in 10, network1 silent, only 2 samples at compute1: too thin to say lost: delivered with a doubt', () => {
+    let kept = 0;
+    const paths = run(rework((o, d) => {
+      if (network1(d)) return false;
+      if (o.srcIp === vm1() && o.dstIp === scenario.lab.dhcp.ip && o.icmpType === 8) return ++kept <= 2;
+      return true;
+    }, 10));
+    expect(paths).toHaveLength(1);
+    const p = paths[0] as AnalyzedPath;
+    expect(p.observations).toBe(2);
+    expect(p.verdict, formatPath(p)).toBe('delivered');
+    expect(p.doubts.some((d) => d.includes('too few samples')), formatPath(p)).toBe(true);
+  });
+});
