@@ -10,6 +10,7 @@ import { register as registerImport } from './commands/import.js';
 import { register as registerTopology } from './commands/topology.js';
 import { register as registerAnalyze } from './commands/analyze.js';
 import { register as registerTrace } from './commands/trace.js';
+import { register as registerPaths } from './commands/paths.js';
 
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
 
@@ -144,6 +145,7 @@ Examples:
   registerTopology(program);
   registerAnalyze(program);
   registerTrace(program);
+  registerPaths(program);
   return program;
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpSink } from '../../src/agent/sinks.js';
+import { dropPoints, formatDrops, formatList, formatShow, listPaths, showPath, timeArg, type StoredPath } from '../../src/cli/commands/paths.js';
 import { replay } from '../../src/cli/commands/replay.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/log.js';
@@ -134,4 +135,31 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     const orphans = await store.query<{ n: string }>('SELECT count() AS n FROM path_hops WHERE path_id NOT IN (SELECT path_id FROM paths)');
     expect(Number(orphans[0]?.n)).toBe(0);
   }, 180_000);
+
+  it('hoptrace paths lists, shows and sums up the stored paths (after the service stopped)', async () => {
+    await service?.stop();
+    service = undefined;
+    const data = join(dir, 'data');
+    const dropped = await listPaths({ data, verdict: 'dropped', since: '1h', limit: 500 }, {});
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(dropped.every((p) => p.verdict === 'dropped')).toBe(true);
+    expect(formatList(dropped)).toMatch(/network1 br-tun table 3/);
+    const vm1 = await listPaths({ data, ip: '203.0.113.11', since: '1h', limit: 500 }, {});
+    expect(vm1.length).toBeGreaterThan(dropped.filter((p) => p.src_ip === '203.0.113.11').length - 1);
+    expect(vm1.every((p) => p.src_ip === '203.0.113.11' || p.dst_ip === '203.0.113.11')).toBe(true);
+
+    const shown = await showPath((dropped[0] as StoredPath).path_id, { data }, {});
+    expect(shown.hops.length).toBe(shown.path.hops);
+    const text = formatShow(shown);
+    expect(text).toMatch(/DROPPED/);
+    expect(text).toMatch(/dropped on network1 br-tun table 3/);
+    expect(text).toMatch(/judged by snapshots: compute1@.*network1@/);
+    await expect(showPath('nosuchpath@1', { data }, {})).rejects.toThrow(/no stored path nosuchpath@1/);
+
+    const drops = await dropPoints({ data, since: '1h' }, {});
+    expect(drops[0]).toMatchObject({ drop_host: 'network1', drop_device: 'br-tun', drop_table: '3' });
+    expect(Number(drops[0]?.paths)).toBe(dropped.filter((p) => p.drop_table === '3' && p.drop_host === 'network1').length);
+    expect(formatDrops(drops)).toMatch(/network1 br-tun table 3/);
+    expect(() => timeArg('--since', 'yesterday')).toThrow(/not a time/);
+  }, 120_000);
 });

@@ -1,0 +1,267 @@
+// hoptrace paths: the paths the service's path stage stored (tables paths and path_hops), listed,
+// shown hop by hop, and summed up as drop points. Reads the store the way `hoptrace query` does:
+// the embedded directory, or a running service's /v1/query while it holds that directory.
+import { Command, InvalidArgumentError } from 'commander';
+import { UsageError } from '../../errors.js';
+import type { GlobalFlags } from '../main.js';
+import { toJson } from '../json.js';
+import { resolveWithDataDir } from '../resolve-config.js';
+import { runOn } from './query.js';
+
+const VERDICTS = ['delivered', 'dropped', 'lost', 'incomplete'] as const;
+
+export interface PathsFlags {
+  data?: string;
+  since?: string;
+  until?: string;
+  verdict?: string;
+  ip?: string;
+  host?: string;
+  limit?: number;
+  json?: boolean;
+}
+
+export interface StoredPath {
+  first_seen: string;
+  last_seen: string;
+  path_id: string;
+  kind: string;
+  verdict: string;
+  confidence: number;
+  answered: boolean | null;
+  conflict: boolean;
+  src_mac: string;
+  dst_mac: string;
+  src_ip: string;
+  dst_ip: string;
+  ip_protocol: number | null;
+  src_port: number | null;
+  dst_port: number | null;
+  icmp_type: number | null;
+  observations: number;
+  sampling_rate: number;
+  hops: number;
+  observed_hops: number;
+  drop_host: string;
+  drop_device: string;
+  drop_bridge: string;
+  drop_table: string;
+  drop_rule: string;
+  drop_reason: string;
+  doubts: string[];
+  checks: string[];
+  coverage: string[];
+  snapshots: string[];
+}
+
+export interface StoredHop {
+  seq: number;
+  host: string;
+  namespace: string;
+  kind: string;
+  device: string;
+  bridge: string;
+  in_port: string;
+  out_port: string;
+  vlan: number | null;
+  tunnel_id: string | null;
+  remote_ip: string;
+  observed: boolean;
+  rules: string[];
+  notes: string[];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got "${value}"`);
+  return n;
+}
+
+/** "15m", "2h", "1d", "30s" before now, or an ISO 8601 time; the ISO time it stands for. */
+export function timeArg(name: string, value: string, now = Date.now()): string {
+  const rel = /^(\d+)\s*(s|m|h|d)$/.exec(value.trim());
+  if (rel !== null) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's' | 'm' | 'h' | 'd'];
+    return new Date(now - Number(rel[1]) * unit).toISOString();
+  }
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new UsageError(`${name} "${value}" is not a time: use ISO 8601 (2026-11-25T08:00:00Z) or a span before now (30s, 15m, 2h, 1d)`);
+  return new Date(t).toISOString();
+}
+
+function filters(flags: PathsFlags): { where: string; params: Record<string, string> } {
+  const where: string[] = [];
+  const params: Record<string, string> = {};
+  params['since'] = timeArg('--since', flags.since ?? '1h');
+  where.push("first_seen >= parseDateTime64BestEffort({since:String}, 3, 'UTC')");
+  if (flags.until !== undefined) {
+    params['until'] = timeArg('--until', flags.until);
+    where.push("first_seen <= parseDateTime64BestEffort({until:String}, 3, 'UTC')");
+  }
+  if (flags.verdict !== undefined) {
+    if (!(VERDICTS as readonly string[]).includes(flags.verdict)) throw new UsageError(`--verdict "${flags.verdict}": use one of ${VERDICTS.join(', ')}`);
+    params['verdict'] = flags.verdict;
+    where.push('verdict = {verdict:String}');
+  }
+  if (flags.ip !== undefined) {
+    params['ip'] = flags.ip;
+    where.push('(src_ip = {ip:String} OR dst_ip = {ip:String})');
+  }
+  if (flags.host !== undefined) {
+    params['host'] = flags.host;
+    where.push('(start_host = {host:String} OR end_host = {host:String} OR drop_host = {host:String})');
+  }
+  return { where: where.join(' AND '), params };
+}
+
+async function rows<T>(flags: PathsFlags, globals: GlobalFlags, sql: string, params: Record<string, string>): Promise<T[]> {
+  const config = resolveWithDataDir(globals, {}, flags.data);
+  const text = await runOn(config, sql, 'JSONEachRow', params);
+  return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
+}
+
+const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, src_mac, dst_mac, src_ip, dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
+
+export async function listPaths(flags: PathsFlags, globals: GlobalFlags): Promise<StoredPath[]> {
+  const { where, params } = filters(flags);
+  params['limit'] = String(flags.limit ?? 50);
+  return rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE ${where} ORDER BY first_seen DESC LIMIT {limit:UInt32}`, params);
+}
+
+export async function showPath(id: string, flags: PathsFlags, globals: GlobalFlags): Promise<{ path: StoredPath; hops: StoredHop[] }> {
+  const found = await rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE path_id = {id:String} LIMIT 1`, { id });
+  const path = found[0];
+  if (path === undefined) throw new UsageError(`no stored path ${id}: list them with \`hoptrace paths --since 1d\``);
+  const hops = await rows<StoredHop>(
+    flags,
+    globals,
+    'SELECT seq, host, namespace, kind, device, bridge, in_port, out_port, vlan, tunnel_id, remote_ip, observed, rules, notes FROM path_hops FINAL WHERE path_id = {id:String} AND first_seen = parseDateTime64BestEffort({first:String}, 3, \'UTC\') ORDER BY seq',
+    { id, first: path.first_seen },
+  );
+  return { path, hops };
+}
+
+export interface DropPoint {
+  drop_host: string;
+  drop_device: string;
+  drop_table: string;
+  drop_rule: string;
+  drop_reason: string;
+  paths: string;
+  first: string;
+  last: string;
+  example: string;
+}
+
+export async function dropPoints(flags: PathsFlags, globals: GlobalFlags): Promise<DropPoint[]> {
+  const { where, params } = filters({ ...flags, verdict: 'dropped' });
+  params['limit'] = String(flags.limit ?? 20);
+  return rows<DropPoint>(
+    flags,
+    globals,
+    `SELECT drop_host, drop_device, drop_table, drop_rule, any(drop_reason) AS drop_reason, count() AS paths, min(first_seen) AS first, max(first_seen) AS last, any(path_id) AS example
+     FROM paths FINAL WHERE ${where} GROUP BY drop_host, drop_device, drop_table, drop_rule ORDER BY count() DESC LIMIT {limit:UInt32}`,
+    params,
+  );
+}
+
+function proto(p: StoredPath): string {
+  if (p.ip_protocol === 1) return `icmp ${p.icmp_type ?? '?'}`;
+  if (p.ip_protocol === 6 || p.ip_protocol === 17) return `${p.ip_protocol === 6 ? 'tcp' : 'udp'} ${p.src_port ?? '?'}→${p.dst_port ?? '?'}`;
+  return p.ip_protocol === null ? 'non-IP' : `proto ${p.ip_protocol}`;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function dropText(p: { drop_host: string; drop_device: string; drop_table: string }): string {
+  return p.drop_host === '' ? '' : `${p.drop_host} ${p.drop_device}${p.drop_table === '' ? '' : ` table ${p.drop_table}`}`;
+}
+
+export function formatList(paths: readonly StoredPath[]): string {
+  if (paths.length === 0) return 'no paths in that time range (the service writes them a few seconds after the traffic; widen --since?)\n';
+  const out = [`${pad('first seen', 24)} ${pad('verdict', 10)} ${pad('conf', 4)} ${pad('from → to', 36)} ${pad('what', 14)} ${pad('dropped at', 30)} path`];
+  for (const p of paths) {
+    const flow = `${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac}`;
+    const mark = p.conflict ? '!' : p.answered === false ? '?' : '';
+    out.push(`${pad(p.first_seen, 24)} ${pad(p.verdict + mark, 10)} ${pad(p.confidence.toFixed(2), 4)} ${pad(flow, 36)} ${pad(proto(p), 14)} ${pad(dropText(p), 30)} ${p.path_id}`);
+  }
+  out.push('', 'verdict marks: ! dropped yet answered (snapshots out of date?), ? request never answered. Details: hoptrace paths show PATH_ID');
+  return `${out.join('\n')}\n`;
+}
+
+export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly StoredHop[] }): string {
+  const out: string[] = [];
+  out.push(`path ${p.path_id}  ${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac} ${proto(p)}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples at 1-in-${p.sampling_rate}, ${p.first_seen} – ${p.last_seen})`);
+  if (p.drop_host !== '') out.push(`  dropped on ${dropText(p)}: ${p.drop_reason}${p.drop_rule === '' ? '' : `\n    rule: ${p.drop_rule}`}`);
+  if (p.conflict) out.push('  conflict: the snapshots say dropped, yet an answer was seen');
+  else if (p.answered === false) out.push(`  no answer seen${p.verdict === 'delivered' ? ': delivered, yet nothing came back (the service, or the instance\'s own firewall?)' : ''}`);
+  out.push(`  ${pad('#', 3)} ${pad('seen', 5)} ${pad('host', 10)} ${pad('kind', 13)} ${pad('device', 22)} ${pad('in', 18)} ${pad('out', 18)} ${pad('vlan', 5)} tun`);
+  for (const h of hops) {
+    const tun = h.tunnel_id === null ? '' : `0x${BigInt(h.tunnel_id).toString(16)}`;
+    out.push(`  ${pad(String(h.seq), 3)} ${pad(h.observed ? 'yes' : '-', 5)} ${pad(h.host, 10)} ${pad(h.kind, 13)} ${pad(h.namespace === '' ? h.device : `${h.namespace}:${h.device}`, 22)} ${pad(h.in_port, 18)} ${pad(h.out_port, 18)} ${pad(h.vlan === null ? '' : String(h.vlan), 5)} ${tun}`);
+    for (const r of h.rules) out.push(`        ${r}`);
+    for (const n of h.notes) out.push(`        note: ${n}`);
+  }
+  for (const d of p.doubts) out.push(`  doubt: ${d}`);
+  for (const c of p.checks) out.push(`  check on ${c}`);
+  for (const c of p.coverage) out.push(`  coverage: ${c}`);
+  if (p.snapshots.length > 0) out.push(`  judged by snapshots: ${p.snapshots.join(', ')}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function formatDrops(drops: readonly DropPoint[]): string {
+  if (drops.length === 0) return 'no dropped paths in that time range\n';
+  const out = [`${pad('paths', 6)} ${pad('where', 34)} ${pad('last seen', 24)} rule / reason`];
+  for (const d of drops) out.push(`${pad(d.paths, 6)} ${pad(dropText(d), 34)} ${pad(d.last, 24)} ${d.drop_rule === '' ? d.drop_reason : d.drop_rule}`);
+  out.push('', 'An example path of each: hoptrace paths show PATH_ID (--json lists them)');
+  return `${out.join('\n')}\n`;
+}
+
+function common(c: Command): Command {
+  return c
+    .option('-d, --data <dir>', 'embedded store directory (default ./data; a running service on it answers instead)')
+    .option('--since <time>', 'paths first seen at or after this: ISO 8601 or a span before now (30s, 15m, 2h, 1d)', '1h')
+    .option('--until <time>', 'paths first seen at or before this')
+    .option('--ip <address>', 'paths from or to this address (IP, or ARP sender/target)')
+    .option('--host <name>', 'paths that start, end or die on this host')
+    .option('--limit <n>', 'at most this many rows', positiveInt)
+    .option('--json', 'one JSON object per line');
+}
+
+export function register(program: Command): void {
+  const paths = program
+    .command('paths')
+    .description('Paths the service judged from the stream: list them, show one hop by hop, or sum up where frames die')
+    .addHelpText('after', `
+The service (hoptrace serve) writes a path for every frame (sampling 1) or flow (sampling 1-in-N)
+its exporters saw, a few seconds after the traffic: verdict delivered / dropped / lost / incomplete,
+where it died and by which rule, hop by hop. Tables: paths, path_hops (docs/paths.md).
+
+Examples:
+  $ hoptrace paths --verdict dropped --since 15m
+  $ hoptrace paths --ip 203.0.113.11 --json
+  $ hoptrace paths drops --since 1d
+  $ hoptrace paths show 9f3c0a1b2c3d4e5f@1795600899104`);
+  common(paths.command('list', { isDefault: true }).description('the latest paths, newest first'))
+    .option('--verdict <verdict>', `only this verdict (${VERDICTS.join(', ')})`)
+    .action(async (flags: PathsFlags, command: Command) => {
+      const list = await listPaths(flags, command.optsWithGlobals());
+      process.stdout.write(flags.json === true ? list.map((p) => `${toJson(p)}\n`).join('') : formatList(list));
+    });
+  paths
+    .command('show <pathId>')
+    .description('one path hop by hop: devices, ports, VLAN and tunnel id, the rules that decided, doubts, checks to run')
+    .option('-d, --data <dir>', 'embedded store directory (default ./data)')
+    .option('--json', 'the path and its hops as one JSON object')
+    .action(async (id: string, flags: PathsFlags, command: Command) => {
+      const shown = await showPath(id, flags, command.optsWithGlobals());
+      process.stdout.write(flags.json === true ? `${toJson(shown)}\n` : formatShow(shown));
+    });
+  common(paths.command('drops').description('drop points: where dropped paths died, by host, device, table and rule, most first'))
+    .action(async (flags: PathsFlags, command: Command) => {
+      const drops = await dropPoints(flags, command.optsWithGlobals());
+      process.stdout.write(flags.json === true ? drops.map((d) => `${toJson(d)}\n`).join('') : formatDrops(drops));
+    });
+}
