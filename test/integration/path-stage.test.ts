@@ -1,0 +1,135 @@
+// The path stage over a real store (chDB) and the in-process bus, fed the shipped lab capture with
+// its original receive times and the three snapshot sets (healthy, broken, repaired) the way the
+// snapshot stage hands them over: every echo request is judged by the snapshots in force when it
+// was seen, so the healthy and repaired phases are delivered and the broken phase dies on
+// network1 br-tun table 3. Then a store that refuses inserts for a while: the paths wait in the
+// outbox and are written once it is back.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOPICS } from '../../src/bus/bus.js';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { encodeEnvelope } from '../../src/collector/envelope.js';
+import { StoreError } from '../../src/errors.js';
+import { createLogger } from '../../src/observability/log.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
+import { PathStage } from '../../src/pipeline/path-stage.js';
+import { importSnapshots } from '../../src/snapshot/import.js';
+import { ChdbStore } from '../../src/store/chdb-store.js';
+import type { Store } from '../../src/store/store.js';
+import { buildTopology } from '../../src/topology/build.js';
+
+const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'lab-capture');
+const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as {
+  datagrams: number;
+  pings: { phase: string; fromIp: string; toIp: string; transmitted: number; startMs: number; endMs: number }[];
+};
+
+interface Row {
+  path_id: string;
+  first_seen: string;
+  verdict: string;
+  dst_ip: string;
+  drop_host: string;
+  drop_bridge: string;
+  drop_table: string;
+  snapshots: string[];
+  conflict: boolean;
+  answered: boolean | null;
+}
+
+/** Inserts refused (retriable, as a server that went away) while `down` is set; every other call goes to the real store. */
+function flaky(store: Store): Store & { down: boolean; refused: number } {
+  const wrapper = {
+    down: false,
+    refused: 0,
+    kind: store.kind,
+    database: store.database,
+    migrate: () => store.migrate(),
+    insert: async (...args: Parameters<Store['insert']>) => {
+      if (wrapper.down) {
+        wrapper.refused++;
+        throw new StoreError('insert-failed', 'connection refused (the test took the store away)', {}, { retriable: true });
+      }
+      return store.insert(...args);
+    },
+    query: <T>(sql: string, params?: Parameters<Store['query']>[1]) => store.query<T>(sql, params),
+    queryText: (...args: Parameters<Store['queryText']>) => store.queryText(...args),
+    command: (...args: Parameters<Store['command']>) => store.command(...args),
+    close: () => store.close(),
+  };
+  return wrapper;
+}
+
+describe('path stage: the capture streamed with its receive times, judged by the snapshots in force', () => {
+  let dir = '';
+  let store: (Store & { down: boolean; refused: number }) | undefined;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hoptrace-path-stage-'));
+    store = flaky(await ChdbStore.open({ path: join(dir, 'data') }));
+    await store.migrate();
+  }, 120_000);
+  afterAll(async () => {
+    await store?.close();
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('healthy and repaired phases delivered, the broken phase dropped on network1 br-tun table 3; written after a store outage', async () => {
+    if (store === undefined) throw new Error('no store');
+    const bus = new MemoryBus({ capacity: 4096 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const stage = new PathStage({ bus, store, metrics, log: createLogger({ level: 'silent', format: 'json' }), tickMs: 60_000 });
+    await stage.start();
+    // the snapshot stage's part: every set, in any order
+    const sets = join(FIXTURE, 'snapshots');
+    const dirs = readdirSync(sets).flatMap((set) => readdirSync(join(sets, set)).map((h) => join(sets, set, h)));
+    const imported = await importSnapshots(dirs);
+    expect(imported.snapshots).toHaveLength(6);
+    for (const raw of imported.snapshots.reverse()) stage.addSnapshot(buildTopology(raw), raw);
+
+    // the store goes away before the first path is written
+    store.down = true;
+    const payloads = [...readUdpPayloads(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap')];
+    expect(payloads).toHaveLength(scenario.datagrams);
+    await bus.publish(TOPICS.SFLOW_RAW, payloads.map((p) => ({ key: p.srcIp, value: encodeEnvelope(p.timestampMs, p.srcIp, p.srcPort, p.payload) })));
+    await bus.close(); // delivers everything queued to the stage
+    const held = stage.status();
+    expect(held.datagrams).toBe(scenario.datagrams);
+    expect(held.paths).toBeGreaterThan(0); // the capture spans 28 s: the early paths settled while it streamed
+    expect(held.stored).toBe(0);
+    expect(held.outbox).toBe(held.paths);
+    expect(store.refused).toBeGreaterThan(0);
+    expect(held.lastError).toMatch(/connection refused/);
+
+    // back: stop() closes the open groups and writes the outbox
+    store.down = false;
+    await stage.stop();
+    const done = stage.status();
+    expect(done.outbox).toBe(0);
+    expect(done.stored).toBe(done.paths);
+
+    const rows = await store.query<Row>("SELECT path_id, toString(first_seen) AS first_seen, verdict, dst_ip, drop_host, drop_bridge, drop_table, snapshots, conflict, answered FROM paths FINAL WHERE src_ip = '203.0.113.11' AND icmp_type = 8 ORDER BY first_seen");
+    for (const ping of scenario.pings.filter((p) => p.fromIp === '203.0.113.11')) {
+      const mine = rows.filter((r) => {
+        const t = Date.parse(`${r.first_seen.replace(' ', 'T')}Z`);
+        return r.dst_ip === ping.toIp && t >= ping.startMs - 100 && t <= ping.endMs + 1500;
+      });
+      expect(mine, `${ping.phase} ping to ${ping.toIp}`).toHaveLength(ping.transmitted);
+      for (const r of mine) {
+        const set = r.snapshots.join(' ');
+        if (ping.phase === 'broken') {
+          expect(r, `${ping.phase} ${ping.toIp}`).toMatchObject({ verdict: 'dropped', drop_host: 'network1', drop_bridge: 'br-tun', drop_table: '3', conflict: false, answered: false });
+        } else {
+          expect(r, `${ping.phase} ${ping.toIp} judged by ${set}`).toMatchObject({ verdict: 'delivered', drop_host: '', conflict: false, answered: true });
+        }
+        expect(r.snapshots).toHaveLength(2);
+      }
+    }
+    const metricsText = await metrics.registry.metrics();
+    expect(metricsText).toMatch(/hoptrace_paths_analyzed_total\{verdict="dropped"\} [1-9]/);
+    expect(metricsText).toMatch(/hoptrace_paths_observations_total\{outcome="accepted"\} [1-9]/);
+  }, 120_000);
+});
