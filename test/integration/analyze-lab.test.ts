@@ -1,6 +1,8 @@
 // The path engine on the real Neutron lab (sampling 1): the offline trace of vm1's ICMP to the DHCP
 // port across hosts, then `analyze` of a real sFlow capture with snapshots taken by the agent:
-// healthy traffic is delivered; each break scenario is found at the right hop and rule.
+// healthy traffic is delivered; each break scenario is found at the right hop and rule, and frames
+// dropped on the underlay (outside every snapshot) are lost after the last bridge that saw them.
+// Sampling 1-in-N: analyze-sampling-lab.test.ts.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,6 +229,24 @@ describe('path engine on the Neutron lab', () => {
       expect(p.verdict, formatPath(p)).toBe('dropped');
       expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', bridge: 'br-tun' });
       expect(p.drop?.reason).toContain(WRONG_REMOTE_IP);
+    }
+  });
+
+  it('analyze: underlay-loss: vm1\'s frames vanish after compute1 (no rule in any snapshot explains it): lost, sampling 1', async () => {
+    const l = get();
+    // vm1 must know the DHCP port's MAC before the break: its ARP requests would vanish too
+    expect((await ping(l.instance('vm1'), l.dhcp.ip, 1)).received).toBe(1);
+    const paths = await broken('underlay-loss');
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.some((p) => p.flow.icmpType === 8)).toBe(true);
+    for (const p of paths) {
+      expect(p.kind, formatPath(p)).toBe('frame');
+      expect(p.verdict, formatPath(p)).toBe('lost');
+      expect(p.drop, formatPath(p)).toBeNull();
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['compute1/br-int']);
+      // the path the snapshots predict goes on to network1, where sampling 1 would have seen it
+      expect(p.hops.some((h) => h.host === 'network1'), formatPath(p)).toBe(true);
+      expect(p.doubts.some((d) => d.includes('never at') && d.includes('network1') && d.includes('although sampling is 1')), formatPath(p)).toBe(true);
     }
   });
 

@@ -13,6 +13,7 @@ export const BREAK_SCENARIOS = [
   'qvo-untagged',
   'dnsmasq-stopped',
   'gre-remote-ip-wrong',
+  'underlay-loss',
 ] as const;
 
 export type BreakScenario = (typeof BREAK_SCENARIOS)[number];
@@ -74,6 +75,14 @@ export async function breakLab(lab: LabAccess, scenario: BreakScenario, options:
       await compute.appctl(['revalidator/wait']);
       break;
     }
+    case 'underlay-loss':
+      // The machine has no sch_netem (tc ... netem loss 100% fails): an nftables bridge-family rule on
+      // the underlay switch drops every frame entering it from the host's port instead.
+      await removeUnderlayLoss(lab);
+      await run(lab.underlay.namespace, ['nft', 'add', 'table', 'bridge', UNDERLAY_LOSS_TABLE]);
+      await run(lab.underlay.namespace, ['nft', 'add', 'chain', 'bridge', UNDERLAY_LOSS_TABLE, 'underlay_loss', '{ type filter hook forward priority 0; policy accept; }']);
+      await run(lab.underlay.namespace, ['nft', 'add', 'rule', 'bridge', UNDERLAY_LOSS_TABLE, 'underlay_loss', 'iifname', instance.host, 'counter', 'drop']);
+      break;
     default:
       return assertNever(scenario);
   }
@@ -121,8 +130,21 @@ export async function repairLab(lab: LabAccess, scenario: BreakScenario, options
       await compute.appctl(['revalidator/wait']);
       break;
     }
+    case 'underlay-loss':
+      await removeUnderlayLoss(lab);
+      break;
     default:
       assertNever(scenario);
+  }
+}
+
+/** The nftables table (bridge family, in the underlay namespace) of underlay-loss. */
+export const UNDERLAY_LOSS_TABLE = 'hoptrace_lab_underlay_loss';
+
+async function removeUnderlayLoss(lab: NeutronLabLayout): Promise<void> {
+  const tables = await run(lab.underlay.namespace, ['nft', 'list', 'tables', 'bridge']);
+  if (tables.split('\n').some((line) => line.trim() === `table bridge ${UNDERLAY_LOSS_TABLE}`)) {
+    await run(lab.underlay.namespace, ['nft', 'delete', 'table', 'bridge', UNDERLAY_LOSS_TABLE]);
   }
 }
 
@@ -151,6 +173,13 @@ export function describeBreak(lab: NeutronLabLayout, scenario: BreakScenario, op
       const tunnel = tunnelTo(lab, instance.host, 'network1');
       return { ...base, host: instance.host, breaks: toDhcp, change: `${tunnel.port} on ${instance.host}: remote_ip ${tunnel.remoteIp} -> ${WRONG_REMOTE_IP}` };
     }
+    case 'underlay-loss':
+      return {
+        ...base,
+        host: instance.host,
+        breaks: toDhcp,
+        change: `every frame ${instance.host} sends into the underlay dropped by the underlay switch (nft bridge table ${UNDERLAY_LOSS_TABLE}, port ${instance.host}, in the underlay namespace: no host snapshot shows it); ${instance.host}'s tunnel traffic vanishes after its br-phy, and ${instance.label} must already know the target's MAC (its ARP requests vanish too)`,
+      };
     default:
       return assertNever(scenario);
   }

@@ -18,6 +18,20 @@ export async function ping(from: TrafficSource, ip: string, count = 3): Promise<
   return pingIn(from.netns, ip, { count, expect: 'any' });
 }
 
+/** Most echo requests pingBurst sends at once. */
+export const MAX_BURST = 1000;
+
+/**
+ * A bounded burst of echo requests (`count` of them, `intervalS` apart, at least 0.005 s: needs
+ * root), for sampling 1-in-N: a few hundred frames give each bridge a few samples. Waits 1 s for
+ * the last replies; never throws on loss.
+ */
+export async function pingBurst(from: TrafficSource, ip: string, count: number, intervalS = 0.01): Promise<PingResult> {
+  if (!(Number.isInteger(count) && count > 0 && count <= MAX_BURST)) throw new Error(`pingBurst: count ${count} not in 1..${MAX_BURST}`);
+  if (!(intervalS >= 0.005)) throw new Error(`pingBurst: interval ${intervalS} s below 0.005 s`);
+  return pingIn(from.netns, ip, { count, intervalS, waitS: 1, expect: 'any' });
+}
+
 export interface DhcpResult {
   /** The exchange ended with DHCPACK. */
   acked: boolean;
