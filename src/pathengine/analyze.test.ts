@@ -7,7 +7,7 @@ import { importSnapshots } from '../snapshot/import.js';
 import type { Datagram, FlowSample } from '../sflow/types.js';
 import { buildTopologies } from '../topology/build.js';
 import type { HostTopology } from '../topology/model.js';
-import { ANSWERED_CONFLICT, analyzeDatagrams, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
+import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
 import { toObservation, type Observation } from './observation.js';
 
 // ---- markAnswers: answered, and the dropped-yet-answered conflict ----
@@ -66,6 +66,26 @@ describe('markAnswers: dropped, yet answered', () => {
     markAnswers(rest, 3000);
     expect(rest[0]).toMatchObject({ answered: true, confidence: 0.05 });
     expect(rest[0]?.conflict).toMatch(new RegExp(`^${ANSWERED_CONFLICT}`));
+  });
+});
+
+describe('markAnswers: which answer answers which request', () => {
+  it('an answer first seen before its request (its host\'s datagram came first) still answers it, within ANSWER_SKEW_MS', () => {
+    const paths = [path(reply, 1000 - ANSWER_SKEW_MS - 10), path(reply, 1300), path(request, 2000)];
+    markAnswers(paths, 3000);
+    expect(paths[2]?.answered).toBe(true);
+    const tooEarly = [path(reply, 2000 - ANSWER_SKEW_MS - 1), path(request, 2000)];
+    markAnswers(tooEarly, 3000);
+    expect(tooEarly[1]?.answered).toBe(false);
+  });
+
+  it('frames: each answer answers one request (two answers for three requests leave one unanswered: the last, the frames carry no sequence number); flows share answers', () => {
+    const frames = [path(request, 1000), path(request, 1200), path(request, 1400), path(reply, 1001), path(reply, 1401)].sort((a, b) => Date.parse(a.firstSeen) - Date.parse(b.firstSeen));
+    markAnswers(frames, 3000);
+    expect(frames.filter((p) => p.flow.icmpType === 8).map((p) => p.answered)).toEqual([true, true, false]);
+    const flows = [path(request, 1000), path(request, 3000), path(reply, 3100)].map((p) => ({ ...p, kind: 'flow' as const }));
+    markAnswers(flows, 3000);
+    expect(flows.map((p) => p.answered)).toEqual([true, true, null]);
   });
 });
 

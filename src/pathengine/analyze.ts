@@ -306,29 +306,40 @@ export function markAnsweredConflict(p: AnalyzedPath): void {
 }
 
 /**
- * Sets `answered` on request-like paths (paths are in firstSeen order), and marks the dropped ones
- * that were answered all the same (markAnsweredConflict).
+ * How much earlier than its request an answer may be first seen. firstSeen is when the collector
+ * received the sample, and OVS's sFlow agent sends its samples about once a second per host: the
+ * reply's datagram (from the answering host) can reach the collector before the request's.
  */
-export function markAnswers(paths: AnalyzedPath[], windowMs: number): void {
+export const ANSWER_SKEW_MS = 1500;
+
+/**
+ * Sets `answered` on request-like paths (paths are in firstSeen order): a frame of the reverse flow
+ * first seen from `skewMs` before the request to `windowMs` after it. Between frame paths
+ * (sampling 1) each answer answers one request (the earliest not yet answered that it fits), so a
+ * lost request between answered ones stays unanswered; flow paths (1-in-N) share answers. Marks
+ * the dropped requests that were answered all the same (markAnsweredConflict).
+ */
+export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: number = ANSWER_SKEW_MS): void {
   const times = paths.map((p) => Date.parse(p.firstSeen));
+  const claimed = new Set<number>();
+  let lo = 0;
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i];
     if (p === undefined || !isRequest(p.flow)) continue;
     const t = times[i] ?? 0;
+    while (lo < i && (times[lo] ?? 0) < t - skewMs) lo++;
     let found = false;
-    for (let j = i + 1; j < paths.length && (times[j] ?? 0) <= t + windowMs; j++) {
+    for (let j = lo; j < paths.length && (times[j] ?? 0) <= t + windowMs; j++) {
       const q = paths[j];
-      if (q !== undefined && answers(q.flow, p.flow)) {
-        found = true;
-        break;
+      if (j === i || q === undefined || !answers(q.flow, p.flow)) continue;
+      if (p.kind === 'frame' && q.kind === 'frame') {
+        if (claimed.has(j)) continue;
+        claimed.add(j);
       }
+      found = true;
+      break;
     }
-    // an answer may share the request's first millisecond and sort before it
-    for (let j = i - 1; !found && j >= 0 && (times[j] ?? 0) >= t; j--) {
-      const q = paths[j];
-      if (q !== undefined && answers(q.flow, p.flow)) found = true;
-    }
-    // answers only grow: a path once answered stays answered when called again on a longer list
+    // answers only grow: a path once answered stays answered when called again on a shorter list
     p.answered = found || p.answered === true;
     markAnsweredConflict(p);
   }
