@@ -5,7 +5,8 @@
 // force at its time (fed by the snapshot stage as they arrive, loaded from the store at start),
 // and the paths and their hops written to the store.
 //
-// Timing. A group closes when the watermark (highest receive time - lateness) passes its end.
+// Timing. A group closes when the watermark (highest receive time of any datagram, counters
+// included, minus the lateness) passes its end.
 // A path waits a little longer before it is written: until every group that could hold its answer
 // (a reply within answerWindowMs) has closed too, so `answered` is final when stored. Once the input
 // stops for lateness + window, the stage closes and writes everything it holds (an idle collector
@@ -179,10 +180,15 @@ export class PathStage {
       }
       this.#status.datagrams++;
       resolver.learn(datagram);
+      let observed = 0;
       for (const o of toObservations(datagram, { receivedAtMs: raw.receivedAt, exporter: raw.exporter })) {
-        this.#status.observations++;
+        observed++;
         this.#correlator.add(o);
       }
+      this.#status.observations += observed;
+      // counter-only datagrams move event time too: with counters polled every few seconds the
+      // input is never idle, and the groups must still close
+      if (observed === 0) this.#correlator.advanceTo(raw.receivedAt);
     }
     this.#analyzeClosed(this.#correlator.takeClosed());
     this.#countObservations();
