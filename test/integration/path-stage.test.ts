@@ -24,6 +24,8 @@ import { buildTopology } from '../../src/topology/build.js';
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'lab-capture');
 const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as {
   datagrams: number;
+  captureStartMs: number;
+  captureEndMs: number;
   pings: { phase: string; fromIp: string; toIp: string; transmitted: number; startMs: number; endMs: number }[];
 };
 
@@ -128,6 +130,21 @@ describe('path stage: the capture streamed with its receive times, judged by the
         expect(r.snapshots).toHaveLength(2);
       }
     }
+    // the named queries of dashboards/queries on these paths
+    const sql = (name: string): string => readFileSync(join(import.meta.dirname, '../../dashboards/queries', name), 'utf8');
+    const range = { t1: new Date(scenario.captureStartMs - 1000).toISOString(), t2: new Date(scenario.captureEndMs + 10_000).toISOString() };
+    const drops = await store.query<{ host: string; device: string; table: string; paths: string; example: string }>(sql('drop-points.sql'), range);
+    const brokenRequests = scenario.pings.filter((p) => p.phase === 'broken' && p.fromIp === '203.0.113.11').reduce((n, p) => n + p.transmitted, 0);
+    expect(drops[0]).toMatchObject({ host: 'network1', device: 'br-tun', table: '3' });
+    expect(Number(drops[0]?.paths)).toBeGreaterThanOrEqual(brokenRequests);
+    const perMinute = await store.query<{ delivered: string; dropped: string }>(sql('path-verdicts.sql'), range);
+    expect(perMinute.reduce((n, r) => n + Number(r.dropped), 0)).toBe(done.byVerdict.dropped);
+    expect(perMinute.reduce((n, r) => n + Number(r.delivered), 0)).toBe(done.byVerdict.delivered);
+    const ofVm1 = await store.query<{ verdict: string; route: string; dropped_at: string; what: string }>(sql('paths-of-ip.sql'), { ...range, ip: '203.0.113.11' });
+    const brokenRow = ofVm1.find((r) => r.dropped_at === 'network1 br-tun table 3' && r.what === 'icmp 8');
+    expect(brokenRow?.route).toMatch(/^compute1:.*network1:br-tun\*$/);
+    expect(ofVm1.some((r) => r.verdict === 'delivered' && r.what === 'icmp 8' && /network1:/.test(r.route))).toBe(true);
+
     const metricsText = await metrics.registry.metrics();
     expect(metricsText).toMatch(/hoptrace_paths_analyzed_total\{verdict="dropped"\} [1-9]/);
     expect(metricsText).toMatch(/hoptrace_paths_observations_total\{outcome="accepted"\} [1-9]/);
