@@ -236,6 +236,8 @@ describe('path engine on the Neutron lab', () => {
     const l = get();
     // vm1 must know the DHCP port's MAC before the break: its ARP requests would vanish too
     expect((await ping(l.instance('vm1'), l.dhcp.ip, 1)).received).toBe(1);
+    // its samples leave the agents within a second: let them pass before the capture is cleared
+    await new Promise((r) => setTimeout(r, 1500));
     const paths = await broken('underlay-loss');
     expect(paths.length).toBeGreaterThan(0);
     expect(paths.some((p) => p.flow.icmpType === 8)).toBe(true);

@@ -59,6 +59,8 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
     const l = get();
     // vm1 must know the DHCP port's MAC before the break (underlay-loss eats its ARP requests too)
     expect((await ping(l.instance('vm1'), l.dhcp.ip, 1)).received).toBe(1);
+    // its samples leave the agents within a second: let them pass before the capture is cleared
+    await new Promise((r) => setTimeout(r, 1500));
     await breakLab(l, scenario);
     try {
       const { paths, received } = await burst();
