@@ -499,7 +499,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     dstPort: first?.dstPort ?? null,
     icmpType: first?.icmpType ?? null,
   };
-  const pathId = `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${group.firstSeen}`;
+  const pathId = `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${Math.floor(group.firstSeen)}`;
   const firstSeen = new Date(group.firstSeen).toISOString();
   const lastSeen = new Date(group.lastSeen).toISOString();
   let conflictReason: string | null = null;

@@ -22,6 +22,7 @@ export const PATH_MIGRATIONS: readonly Migration[] = [
         confidence Float32,
         answered Nullable(Bool),
         conflict Bool,
+        conflict_reason String,
         src_mac LowCardinality(String),
         dst_mac LowCardinality(String),
         src_ip String,

@@ -2,7 +2,7 @@
 // '' in String columns and NULL in the Nullable ones whose 0 means something (ICMP type 0 is an
 // echo reply, VLAN 0 is untagged-with-priority, tunnel id 0 is a key).
 import type { Row } from '../store/store.js';
-import { chTime } from '../topology/store.js';
+import { chTime, snapshotId } from '../topology/store.js';
 import { VERSION } from '../version.js';
 import type { AnalyzedPath } from './analyze.js';
 
@@ -11,7 +11,7 @@ export interface PathRows {
   hops: Row[];
 }
 
-/** `snapshots`: the snapshot ids (host@time) the path was judged by. */
+/** `snapshots`: the snapshot ids (host@time) the path was judged by, when the path does not say. */
 export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computedAtMs: number): PathRows {
   const f = p.flow;
   const firstSeen = chTime(p.firstSeen);
@@ -25,7 +25,8 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     verdict: p.verdict,
     confidence: p.confidence,
     answered: p.answered,
-    conflict: conflictOf(p),
+    conflict: p.conflict !== null && p.conflict !== undefined,
+    conflict_reason: p.conflict ?? '',
     src_mac: f.srcMac ?? '',
     dst_mac: f.dstMac ?? '',
     src_ip: f.srcIp ?? '',
@@ -50,7 +51,7 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     doubts: p.doubts,
     checks: p.checks.map((c) => `${c.host}: ${c.command}`),
     coverage: p.coverage,
-    snapshots: [...snapshots],
+    snapshots: p.snapshots === undefined ? [...snapshots] : p.snapshots.map((v) => snapshotId(v.host, v.takenAt)),
     computed_at: computedAt,
     hoptrace_version: VERSION,
   };
@@ -74,11 +75,4 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     computed_at: computedAt,
   }));
   return { path, hops };
-}
-
-/** A path that contradicts itself: dropped by the snapshots, yet an answer came back. */
-export function conflictOf(p: AnalyzedPath): boolean {
-  const flagged = (p as { conflict?: unknown }).conflict;
-  if (typeof flagged === 'boolean') return flagged;
-  return p.verdict === 'dropped' && p.answered === true;
 }

@@ -165,14 +165,46 @@ export function hopsOfChain(visits: readonly Visit[], chain: readonly number[], 
   return hops;
 }
 
+/** The walk's drop reasons in an operator's words. */
+const DROP_WORDS: Readonly<Record<string, string>> = {
+  'rule': 'dropped by an OpenFlow rule',
+  'no-match': 'no OpenFlow rule matched (the table has no default rule)',
+  'normal-vlan': 'NORMAL switching: the frame\'s VLAN is not allowed on its input port',
+  'normal-in-port': 'NORMAL switching: the destination MAC is learned on the input port',
+  'normal-reserved-multicast': 'NORMAL switching: reserved multicast is not forwarded',
+  'normal-no-input-port': 'NORMAL switching: the input port is not on the bridge',
+  'in-port': 'output to the input port (skipped)',
+  'no-such-port': 'output to a port the bridge does not have',
+  'ttl-expired': 'TTL expired',
+  'recursion-too-deep': 'resubmit recursion too deep',
+  'too-many-resubmits': 'too many resubmits',
+  'tunnel-key-mismatch': 'the receiving tunnel port does not accept this key',
+  'no-output': 'the actions send the frame nowhere',
+};
+
+/**
+ * What a default drop of Neutron's br-tun tables means (neutron's ovs agent: 3/4/6 tunnel → local
+ * VLAN, 20/22 local VLAN → tunnel, 0 by input port, 10 learning).
+ */
+function neutronTunnelHint(d: Extract<Disposition, { kind: 'drop' | 'undecidable' }>): string | undefined {
+  const r = d.rule;
+  if (d.kind !== 'drop' || d.reason !== 'rule' || r === undefined || r.priority !== 0 || !d.bridge.startsWith('br-tun')) return undefined;
+  if (r.table === 3 || r.table === 4 || r.table === 6) return 'no tunnel id → local VLAN mapping on this host (the network\'s br-tun flow is missing: not provisioned here, or removed)';
+  if (r.table === 20 || r.table === 22) return 'no local VLAN → tunnel id mapping on this host (the network\'s flood/unicast-to-tunnel flow is missing)';
+  if (r.table === 0) return 'the frame came from a port br-tun does not expect (neither the patch to br-int nor a tunnel)';
+  return undefined;
+}
+
 export function dropOfDisposition(d: Extract<Disposition, { kind: 'drop' | 'undecidable' }>): PathDrop {
+  const words = d.kind === 'drop' ? (DROP_WORDS[d.reason] ?? d.reason) : `walk undecidable (${d.reason})`;
+  const hint = neutronTunnelHint(d);
   return {
     host: d.host,
     device: d.bridge,
     bridge: d.bridge,
     table: d.rule?.table ?? d.table ?? null,
     rule: d.rule === undefined ? null : ruleText(d.rule),
-    reason: `${d.reason}: ${d.detail}`,
+    reason: `${hint ?? words} (${d.detail.replace(/^dropped by rule at line (\d+)$/, 'line $1 of the flow dump')})`,
   };
 }
 

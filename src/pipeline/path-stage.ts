@@ -28,7 +28,7 @@ import { DecodeError } from '../errors.js';
 import type { RawSnapshot } from '../hoststate/snapshot.js';
 import { Throttle, type Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { markAnswers, PathAnalyzer, type AnalyzedPath } from '../pathengine/analyze.js';
+import { ANSWER_SKEW_MS, markAnswers, PathAnalyzer, type AnalyzedPath } from '../pathengine/analyze.js';
 import { Correlator, type ClosedGroup, type CorrelatorStats } from '../pathengine/correlate.js';
 import { toObservations } from '../pathengine/observation.js';
 import { pathRows, type PathRows } from '../pathengine/path-rows.js';
@@ -91,6 +91,8 @@ export class PathStage {
   readonly #reported = { accepted: 0, late: 0, overflow: 0, duplicate: 0, unkeyed: 0 };
   /** Analysed paths waiting for their answer window to close, in no particular order. */
   #pending: AnalyzedPath[] = [];
+  /** Paths settled within the last ANSWER_SKEW_MS: an answer seen before its request is among them. */
+  #recent: AnalyzedPath[] = [];
   #outbox: PathRows[] = [];
   #consumer: Consumer | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -246,8 +248,11 @@ export class PathStage {
     const last = Date.parse((this.#pending[n - 1] as AnalyzedPath).firstSeen);
     let m = n;
     while (m < this.#pending.length && Date.parse((this.#pending[m] as AnalyzedPath).firstSeen) <= last + o.answerWindowMs) m++;
-    markAnswers(this.#pending.slice(0, m), o.answerWindowMs);
+    // and an answer may be first seen up to ANSWER_SKEW_MS before its request: the recently settled ones
+    markAnswers([...this.#recent, ...this.#pending.slice(0, m)], o.answerWindowMs);
     const settled = this.#pending.splice(0, n);
+    const keepFrom = last - ANSWER_SKEW_MS;
+    this.#recent = [...this.#recent, ...settled].filter((p) => Date.parse(p.firstSeen) >= keepFrom);
     const now = this.#clock();
     for (const p of settled) {
       const snapshots = this.#analyzer.resolver.inForceAt(Date.parse(p.firstSeen)).map((t) => t.snapshotId);

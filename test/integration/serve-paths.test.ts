@@ -43,6 +43,8 @@ interface PathRow {
   hops: number;
   snapshots: string[];
   answered: boolean | null;
+  conflict: boolean;
+  conflict_reason: string;
 }
 
 describe('hoptrace serve computes paths from the stream and stores them', () => {
@@ -67,7 +69,7 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     if (dir !== '') rmSync(dir, { recursive: true, force: true });
   });
 
-  const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as { datagrams: number; pings: { fromIp: string; transmitted: number }[] };
+  const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as { datagrams: number; pings: { fromIp: string; phase: string; transmitted: number }[] };
 
   it('judges the replayed lab capture like hoptrace analyze: echo requests dropped on network1 br-tun table 3', async () => {
     if (service?.store === undefined || service.httpPort === undefined) throw new Error('service not started');
@@ -101,7 +103,7 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     const rows = await waitFor('paths stored', async () => {
       const h = await health();
       if (h.paths === null || h.paths.datagrams < scenario.datagrams || h.paths.undecodable < 2 || h.paths.stored === 0 || h.paths.stored < h.paths.paths) return undefined;
-      return store.query<PathRow>('SELECT path_id, verdict, src_ip, dst_ip, icmp_type, drop_host, drop_bridge, drop_table, drop_rule, hops, snapshots, answered FROM paths FINAL ORDER BY first_seen');
+      return store.query<PathRow>('SELECT path_id, verdict, src_ip, dst_ip, icmp_type, drop_host, drop_bridge, drop_table, drop_rule, hops, snapshots, answered, conflict, conflict_reason FROM paths FINAL ORDER BY first_seen');
     });
     const requests = rows.filter((r) => r.src_ip === '203.0.113.11' && r.icmp_type === 8);
     // vm1's pings in every phase (scenario.json): the broken tables judge them all (only the broken snapshots were sent)
@@ -114,6 +116,14 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
       expect(r.drop_rule).toMatch(/table=3, priority=0.*actions=drop/);
       expect(r.snapshots.map((s) => s.split('@')[0]).sort()).toEqual(['compute1', 'network1']);
       expect(r.hops).toBeGreaterThan(3);
+    }
+    // the healthy and repaired phases' requests were answered: dropped yet answered is a conflict
+    const answeredPings = scenario.pings.filter((p) => p.fromIp === '203.0.113.11' && p.phase !== 'broken').reduce((n, p) => n + p.transmitted, 0);
+    const conflicting = requests.filter((r) => r.conflict);
+    expect(conflicting).toHaveLength(answeredPings);
+    for (const r of conflicting) {
+      expect(r.answered).toBe(true);
+      expect(r.conflict_reason).toMatch(/answered/);
     }
     // the replies take the direction the break does not touch
     const replies = rows.filter((r) => r.dst_ip === '203.0.113.11' && r.icmp_type === 0);

@@ -30,6 +30,7 @@ export interface StoredPath {
   confidence: number;
   answered: boolean | null;
   conflict: boolean;
+  conflict_reason: string;
   src_mac: string;
   dst_mac: string;
   src_ip: string;
@@ -120,7 +121,7 @@ async function rows<T>(flags: PathsFlags, globals: GlobalFlags, sql: string, par
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
 }
 
-const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, src_mac, dst_mac, src_ip, dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
+const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, conflict_reason, src_mac, dst_mac, src_ip, dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
 
 export async function listPaths(flags: PathsFlags, globals: GlobalFlags): Promise<StoredPath[]> {
   const { where, params } = filters(flags);
@@ -187,7 +188,7 @@ export function formatList(paths: readonly StoredPath[]): string {
     const mark = p.conflict ? '!' : p.answered === false ? '?' : '';
     out.push(`${pad(p.first_seen, 24)} ${pad(p.verdict + mark, 10)} ${pad(p.confidence.toFixed(2), 4)} ${pad(flow, 36)} ${pad(proto(p), 14)} ${pad(dropText(p), 30)} ${p.path_id}`);
   }
-  out.push('', 'verdict marks: ! dropped yet answered (snapshots out of date?), ? request never answered. Details: hoptrace paths show PATH_ID');
+  out.push('', 'verdict marks: ! conflict (observations or an answer contradict the verdict: snapshots out of date?), ? request never answered. Details: hoptrace paths show PATH_ID');
   return `${out.join('\n')}\n`;
 }
 
@@ -195,7 +196,7 @@ export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly
   const out: string[] = [];
   out.push(`path ${p.path_id}  ${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac} ${proto(p)}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples at 1-in-${p.sampling_rate}, ${p.first_seen} – ${p.last_seen})`);
   if (p.drop_host !== '') out.push(`  dropped on ${dropText(p)}: ${p.drop_reason}${p.drop_rule === '' ? '' : `\n    rule: ${p.drop_rule}`}`);
-  if (p.conflict) out.push('  conflict: the snapshots say dropped, yet an answer was seen');
+  if (p.conflict) out.push(`  CONFLICT: ${p.conflict_reason}`);
   else if (p.answered === false) out.push(`  no answer seen${p.verdict === 'delivered' ? ': delivered, yet nothing came back (the service, or the instance\'s own firewall?)' : ''}`);
   out.push(`  ${pad('#', 3)} ${pad('seen', 5)} ${pad('host', 10)} ${pad('kind', 13)} ${pad('device', 22)} ${pad('in', 18)} ${pad('out', 18)} ${pad('vlan', 5)} tun`);
   for (const h of hops) {
