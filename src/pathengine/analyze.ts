@@ -11,12 +11,14 @@ import { readUdpPayloads } from '../pcap/pcap-reader.js';
 import { decodeDatagram } from '../sflow/datagram.js';
 import type { Datagram } from '../sflow/types.js';
 import { rulesetsFromOutputs } from '../topology/build-linux.js';
+import { iptablesCounterDeltas } from '../hoststate/linux/iptables-counters.js';
+import type { OfFlow } from '../openflow/types.js';
 import type { HostTopology } from '../topology/model.js';
 import { Correlator, hopRank, type ClosedGroup, type JoinMode } from './correlate.js';
 import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, type Hop, type LinuxFrame, type LinuxLeg } from './linux-hops.js';
 import { toObservations, type Observation } from './observation.js';
 import { TopologyResolver, type ResolverStats } from './resolve.js';
-import { chainTo, confidence, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
+import { chainTo, confidence, ruleText, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
 import { buildTopologyWorld, type TopologyWorld } from './world.js';
 
 /** The path's flow, as --json prints it: the frame the Linux hops look at, without assumptions. */
@@ -154,7 +156,52 @@ export class PathAnalyzer {
   }
 
   analyze(group: ClosedGroup): AnalyzedPath {
-    return analyzeGroup(group, this.contextAt(group.firstSeen));
+    const path = analyzeGroup(group, this.contextAt(group.firstSeen));
+    if (path.drop !== null) this.#counterEvidence(path, group.firstSeen);
+    return path;
+  }
+
+  /**
+   * Counters as evidence at the drop point: the packet counter of the dropping OpenFlow rule (or
+   * iptables rule) in the snapshot in force and in the next one (the frames died between them),
+   * else in the one before (the rule was dropping before this snapshot). A note on the drop hop;
+   * a counter that did not move across the frame's time is a doubt.
+   */
+  #counterEvidence(path: AnalyzedPath, timeMs: number): void {
+    const drop = path.drop;
+    if (drop === null) return;
+    const versions = this.resolver.versions().find((h) => h.host === drop.host)?.topologies ?? [];
+    let i = -1;
+    for (let k = 0; k < versions.length; k++) if (Date.parse(versions[k]?.takenAt ?? '') <= timeMs) i = k;
+    const across = i >= 0 && i + 1 < versions.length;
+    const pair = across ? [versions[i], versions[i + 1]] : i >= 1 ? [versions[i - 1], versions[i]] : undefined;
+    const before = pair?.[0];
+    const after = pair?.[1];
+    if (before === undefined || after === undefined) return;
+    let packets: bigint | undefined;
+    let what = '';
+    if (typeof drop.table === 'number' && drop.bridge !== null && drop.rule !== null) {
+      const find = (t: HostTopology): bigint | undefined => t.flows.find((f) => f.bridge === drop.bridge)?.flows.find((f) => f.table === drop.table && ruleTextOf(f) === drop.rule)?.nPackets;
+      const a = find(before);
+      const b = find(after);
+      if (a === undefined || b === undefined) return;
+      packets = b >= a ? b - a : b;
+      what = `${drop.bridge} table ${drop.table} rule n_packets ${a} → ${b}`;
+    } else if (drop.table === 'filter' && drop.rule !== null) {
+      const rb = this.#rulesets.get(snapshotKey(before.host, before.takenAt))?.get('');
+      const ra = this.#rulesets.get(snapshotKey(after.host, after.takenAt))?.get('');
+      if (rb === undefined || ra === undefined) return;
+      const chain = drop.rule.split(' ')[0] ?? '';
+      const text = /: (.*)$/.exec(drop.rule)?.[1] ?? null;
+      const moved = iptablesCounterDeltas(rb, ra).find((d) => d.chain === chain && (text === null ? d.text === null : d.text === text));
+      packets = moved?.packets ?? 0n;
+      what = `iptables ${chain}${text === null ? ' policy' : ' rule'} packets`;
+    } else return;
+    const span = `between the snapshots of ${before.takenAt} and ${after.takenAt}`;
+    const last = path.hops[path.hops.length - 1];
+    const note = `counter evidence: ${what}: +${packets} ${span}${across ? ' (the frame passed in between)' : ' (before this frame: the rule was already dropping)'}`;
+    if (last !== undefined) (last.notes ??= []).push(note);
+    if (packets === 0n && across) path.doubts.push(`the dropping rule's counter did not move ${span}, though this frame was seen dying there in between: check the rule with the ofproto/trace command`);
   }
 
   /** The world, resolver and rulesets of the snapshots in force at a time. */
@@ -177,6 +224,11 @@ export class PathAnalyzer {
     this.#worlds.set(key, ctx);
     return ctx;
   }
+}
+
+/** A dumped flow as the rules a path visited are printed. */
+function ruleTextOf(f: OfFlow): string {
+  return ruleText({ table: f.table, priority: f.priority, cookie: f.cookie, match: f.matchText, actions: f.actionsText, line: 0 });
 }
 
 function snapshotKey(host: string, takenAt: string): string {

@@ -260,11 +260,13 @@ describe('path engine on the Neutron lab', () => {
     try {
       const collector = l.collector;
       if (collector === undefined) throw new Error('lab opened no collector');
+      // a snapshot before the pings and one after: the DROP rule's counter moves in between
+      const before = await snapshots();
       collector.clear();
       const result = await ping(vm1, l.dhcp.ip, 2);
       expect(result.received).toBe(0);
       await new Promise((r) => setTimeout(r, 1500));
-      const raws = await snapshots();
+      const raws = [...before, ...(await snapshots())];
       const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), 'sg-drop.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws });
       replies = analysis.paths.filter((p) => p.flow.srcIp === l.dhcp.ip && p.flow.dstIp === vm1.ip && p.flow.icmpType === 0);
     } finally {
@@ -276,6 +278,8 @@ describe('path engine on the Neutron lab', () => {
       expect(p.drop, formatPath(p)).toMatchObject({ host: 'compute1', device: vm1.devices.qbr, table: 'filter' });
       expect(p.drop?.rule).toContain(vm1.chains.ingress);
       expect(p.drop?.rule).toContain('DROP');
+      // counter evidence on the drop hop: the DROP rule counted the replies between the two snapshots
+      expect(p.hops[p.hops.length - 1]?.notes?.join('\n'), formatPath(p)).toMatch(/counter evidence: iptables .* packets: \+[1-9]\d* between the snapshots .*\(the frame passed in between\)/);
     }
   });
   it('analyze: dnsmasq-stopped: the DHCP request is delivered into the qdhcp namespace and never answered', async () => {

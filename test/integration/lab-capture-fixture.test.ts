@@ -12,7 +12,7 @@ const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url)
 const FIXTURE = fileURLToPath(new URL('../fixtures/lab-capture/', import.meta.url));
 const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as CaptureScenario;
 
-interface Hop { host: string; kind: string; device: string; bridge: string | null; observed: boolean; namespace: string }
+interface Hop { host: string; kind: string; device: string; bridge: string | null; observed: boolean; namespace: string; notes?: string[] }
 interface Version { host: string; takenAt: string }
 interface PathRow {
   pathId: string;
@@ -154,6 +154,16 @@ describe('shipped lab capture (test/fixtures/lab-capture)', () => {
     expectDelivered(rows, 'healthy', 'healthy');
     expectDelivered(rows, 'repaired', 'repaired');
     expectDroppedByRule(rows, 'broken');
+    // counter evidence: the table-3 drop rule counted at least the broken phase's requests between the
+    // broken and the repaired snapshots of network1
+    const brokenRequests = scenario.pings.filter((p) => p.phase === 'broken').reduce((n, p) => n + p.transmitted, 0);
+    const dying = targets('broken').flatMap((t) => requests(rows, 'broken', t.toIp));
+    expect(dying).toHaveLength(brokenRequests);
+    for (const p of dying) {
+      const note = p.hops[p.hops.length - 1]?.notes?.find((n) => n.startsWith('counter evidence'));
+      expect(note, show(p)).toMatch(/br-tun table 3 rule n_packets \d+ → \d+: \+(\d+) between the snapshots .* \(the frame passed in between\)/);
+      expect(Number(/: \+(\d+) between/.exec(note ?? '')?.[1])).toBeGreaterThanOrEqual(brokenRequests);
+    }
     // the DHCP port's requests end in the qdhcp namespace, the router's on its qr port
     for (const phase of ['healthy', 'repaired'] as const) {
       for (const p of requests(rows, phase, scenario.lab.dhcp.ip)) expect(p.hops[p.hops.length - 1], show(p)).toMatchObject({ host: 'network1', namespace: scenario.lab.dhcp.namespace, device: scenario.lab.dhcp.device });
