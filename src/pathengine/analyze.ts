@@ -735,7 +735,15 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       }
     }
   }
-  if (discards.length > 0 && drop !== null) doubts.push(`sFlow discard samples at ${discards.join(', ')}`);
+  if (discards.length > 0 && drop !== null) {
+    // a discard where the walk says the frame dies confirms it (evidence on the drop hop); elsewhere it is a doubt
+    const here = `${drop.host}/${drop.bridge ?? drop.device} `;
+    const agreeing = discards.filter((d) => d.startsWith(here));
+    const other = discards.filter((d) => !d.startsWith(here));
+    const last = hops[hops.length - 1];
+    if (agreeing.length > 0 && last !== undefined) (last.notes ??= []).push(`Open vSwitch reported dropping this frame here: ${agreeing.join(', ')}`);
+    if (other.length > 0) doubts.push(`sFlow discard samples elsewhere than the predicted drop point: ${other.join(', ')}`);
+  }
 
   // ofproto/trace commands for the hops we only inferred, and for the drop point
   const checks: { host: string; command: string }[] = [];
