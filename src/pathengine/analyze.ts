@@ -755,7 +755,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     // no `delete` (it turns the object into a slow dictionary): leave the tunnel fields out by destructuring
     const { tun_id: _tunId, tun_src: _tunSrc, tun_dst: _tunDst, ...rest } = start.spec;
     const spec: FrameSpec = rest;
-    if (h.vlan !== null && h.bridge !== start.where.bridge && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
+    if (h.vlan !== null && (h.host !== start.where.host || h.bridge !== start.where.bridge) && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
     checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(spec, extra)}'` });
   }
 

@@ -179,21 +179,44 @@ describe('path engine on the Neutron lab', () => {
     }
   });
 
-  async function broken(scenario: BreakScenario): Promise<AnalyzedPath[]> {
+  async function broken(scenario: BreakScenario, whileBroken?: (paths: AnalyzedPath[]) => Promise<void>): Promise<AnalyzedPath[]> {
     const l = get();
     await breakLab(l, scenario);
     try {
       const { paths, received } = await pingAndAnalyze(scenario);
       expect(received).toBe(0);
       if (process.env['HOPTRACE_DEBUG'] !== undefined) for (const p of paths.slice(0, 2)) console.info(`${scenario}:\n${formatPath(p)}`);
+      await whileBroken?.(paths);
       return paths;
     } finally {
       await repairLab(l, scenario);
     }
   }
 
-  it('analyze: tun-to-vlan-removed: dropped on network1 br-tun by the table-3 default drop', async () => {
-    const paths = await broken('tun-to-vlan-removed');
+  it('analyze: tun-to-vlan-removed: dropped on network1 br-tun by the table-3 default drop; the printed ofproto/trace checks run on the hosts and agree', async () => {
+    const traced: { host: string; bridge: string; output: string }[] = [];
+    const paths = await broken('tun-to-vlan-removed', async (found) => {
+      // the commands `analyze` prints, run as an operator would, while the break is in place
+      const commands = new Map<string, { host: string; command: string }>();
+      for (const p of found) for (const c of p.checks) commands.set(`${c.host} ${c.command}`, c);
+      for (const { host, command } of commands.values()) {
+        const m = /^ovs-appctl ofproto\/trace (\S+) '([^']+)'$/.exec(command);
+        expect(m, command).not.toBeNull();
+        const output = await get().ovs(host as HostLabel).appctl(['ofproto/trace', m?.[1] ?? '', m?.[2] ?? '']);
+        traced.push({ host, bridge: m?.[1] ?? '', output });
+        if (process.env['HOPTRACE_DEBUG'] !== undefined) console.info(command, output);
+      }
+    });
+    // the check on the drop point: real OVS drops the frame at table 3 too
+    const atDrop = traced.filter((t) => t.host === 'network1' && t.bridge === 'br-tun');
+    expect(atDrop.length).toBeGreaterThan(0);
+    for (const t of atDrop) {
+      expect(t.output).toMatch(/^ 3\. priority 0[^\n]*\n\s+drop$/m);
+      // nothing forwarded: at most the sFlow sampling action (OVS's own discard sample, reason 256)
+      expect(t.output).toMatch(/^Datapath actions: (drop|userspace\([^\n]*sFlow\([^\n]*output=1073742080\)[^\n]*\))$/m);
+    }
+    // the inferred hops before it (compute1 br-tun): real OVS sends the frame into the tunnel
+    for (const t of traced.filter((x) => x.host === 'compute1' && x.bridge === 'br-tun')) expect(t.output).toMatch(/^Datapath actions: .*(tnl_push\(.*key=0x49|set\(tunnel\(.*tun_id=0x49)/m);
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) {
       expect(p.verdict, formatPath(p)).toBe('dropped');
