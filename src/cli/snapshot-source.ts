@@ -11,6 +11,12 @@ export interface SnapshotSource {
   at?: string;
   data?: string;
   hosts?: string[];
+  /**
+   * Every version in force over a time range instead of the latest (analyze): per host the latest
+   * taken at or before `fromMs` and every one taken up to `toMs`. Without `at`, paths keep all
+   * their versions when given no range.
+   */
+  between?: { fromMs: number; toMs: number };
 }
 
 /** The latest snapshot of each host (at or before `at`), from paths or from the store. */
@@ -46,6 +52,8 @@ async function fromPaths(paths: string[], source: SnapshotSource): Promise<RawSn
   if (source.at !== undefined) {
     const at = Date.parse(source.at);
     snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
+  } else if (source.between !== undefined) {
+    return inForceBetween(snapshots, source.between);
   }
   const latest = new Map<string, RawSnapshot>();
   for (const s of snapshots) {
@@ -68,14 +76,41 @@ async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<
     where.push("has(splitByChar(',', {hosts:String}), host)");
     params['hosts'] = source.hosts.join(',');
   }
-  const text = await runOn(
-    config,
-    `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`,
-    'JSONEachRow',
-    params,
-  );
+  let sql = `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`;
+  if (source.at === undefined && source.between !== undefined) {
+    // the latest of each host at or before the start, and every later one up to the end
+    params['from'] = new Date(source.between.fromMs).toISOString();
+    params['to'] = new Date(source.between.toMs).toISOString();
+    const hosts = source.hosts === undefined ? '' : " AND has(splitByChar(',', {hosts:String}), host)";
+    sql = `SELECT body FROM host_snapshots FINAL
+      WHERE ((host, taken_at) IN (SELECT host, max(taken_at) FROM host_snapshots WHERE taken_at <= parseDateTime64BestEffort({from:String}, 3, 'UTC')${hosts} GROUP BY host)
+         OR taken_at BETWEEN parseDateTime64BestEffort({from:String}, 3, 'UTC') AND parseDateTime64BestEffort({to:String}, 3, 'UTC'))${hosts}
+      ORDER BY host, taken_at`;
+  }
+  const text = await runOn(config, sql, 'JSONEachRow', params);
   return text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
+}
+
+/** Per host the latest version taken at or before `fromMs` and every one taken up to `toMs`, by host and time. */
+export function inForceBetween(snapshots: readonly RawSnapshot[], range: { fromMs: number; toMs: number }): RawSnapshot[] {
+  const byHost = new Map<string, RawSnapshot[]>();
+  for (const s of snapshots) {
+    const list = byHost.get(s.host) ?? [];
+    list.push(s);
+    byHost.set(s.host, list);
+  }
+  const out: RawSnapshot[] = [];
+  for (const [, list] of [...byHost].sort(([a], [b]) => a.localeCompare(b))) {
+    list.sort((a, b) => Date.parse(a.takenAt) - Date.parse(b.takenAt));
+    let first = 0;
+    for (let i = 0; i < list.length; i++) if (Date.parse(list[i]?.takenAt ?? '') <= range.fromMs) first = i;
+    for (let i = first; i < list.length; i++) {
+      const s = list[i] as RawSnapshot;
+      if (i === first || Date.parse(s.takenAt) <= range.toMs) out.push(s);
+    }
+  }
+  return out;
 }

@@ -2,7 +2,8 @@
 // through the built `hoptrace analyze` as a user runs it: what its README promises holds. No lab
 // needed: the capture and the sosreport trees are files.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -31,14 +32,25 @@ interface Summary { summary: { sflowDatagrams: number; decodeErrors: number; pat
 
 type SetName = CaptureScenario['snapshotSets'][number]['name'];
 
-/** `hoptrace analyze --json` on the capture with the trees of these snapshot sets. */
-function analyze(sets: readonly SetName[]): Promise<{ rows: PathRow[]; summary: Summary['summary']; stderr: string }> {
-  const trees = sets.flatMap((set) => {
-    const dir = join(FIXTURE, 'snapshots', set);
-    return readdirSync(dir).filter((d) => d.startsWith('sosreport-')).map((d) => join(dir, d));
-  });
+const treesOf = (sets: readonly SetName[]): string[] => sets.flatMap((set) => {
+  const dir = join(FIXTURE, 'snapshots', set);
+  return readdirSync(dir).filter((d) => d.startsWith('sosreport-')).map((d) => join(dir, d));
+});
+
+function run(args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, 'analyze', '--pcap', join(FIXTURE, 'sflow.pcap'), '--snapshots', ...trees, '--json'], { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      if (error !== null) reject(new Error(`hoptrace ${args[0] ?? ''} failed (${String(error.code)}): ${stderr}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+/** `hoptrace analyze --json` on the capture with the trees of these snapshot sets (or, given `data`, the store's snapshots). */
+function analyze(sets: readonly SetName[], data?: string): Promise<{ rows: PathRow[]; summary: Summary['summary']; stderr: string }> {
+  const source = data === undefined ? ['--snapshots', ...treesOf(sets)] : ['--data', data];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, 'analyze', '--pcap', join(FIXTURE, 'sflow.pcap'), ...source, '--json'], { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       if (error !== null) {
         reject(new Error(`hoptrace analyze failed (${String(error.code)}): ${stderr}`));
         return;
@@ -176,6 +188,22 @@ describe('shipped lab capture (test/fixtures/lab-capture)', () => {
     expect(rows.filter((p) => p.conflict !== null).map(show)).toEqual([]);
     expect(summary.conflicts).toBe(0);
   });
+
+  it('snapshots from the store (hoptrace import --store): every version in force over the capture, each path judged by its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoptrace-analyze-store-'));
+    try {
+      const data = join(dir, 'data');
+      await run(['import', ...treesOf(['healthy', 'broken', 'repaired']), '--store', '--data', data]);
+      const { rows, summary } = await analyze([], data);
+      expect(summary.snapshots).toHaveLength(6);
+      expectDelivered(rows, 'healthy', 'healthy');
+      expectDelivered(rows, 'repaired', 'repaired');
+      expectDroppedByRule(rows, 'broken');
+      expect(summary.conflicts).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('broken snapshots only: the broken phase is dropped by the rule; the answered healthy and repaired requests are dropped too, each marked as a conflict with lower confidence', async () => {
     const { rows, summary } = await analyze(['broken']);

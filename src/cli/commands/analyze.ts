@@ -3,9 +3,8 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
-import { analyzeCapture, formatPath, formatSummary, type Analysis } from '../../pathengine/analyze.js';
+import { analyzeDatagrams, formatPath, formatSummary, readCapture, type Analysis } from '../../pathengine/analyze.js';
 import type { Verdict } from '../../pathengine/verdict.js';
-import type { RawSnapshot } from '../../hoststate/snapshot.js';
 import { buildTopologies } from '../../topology/build.js';
 import type { GlobalFlags } from '../main.js';
 import { toJson } from '../json.js';
@@ -31,7 +30,7 @@ export function register(program: Command): void {
     .requiredOption('--pcap <file>', 'capture of sFlow datagrams (pcap or pcapng, any UDP port)')
     .option('-s, --snapshots <path...>', 'host snapshots (extracted sosreports, agent --out directories, tarballs), several versions per host welcome: each path is judged by the ones in force at its time; default: the store')
     .option('-d, --data <dir>', 'embedded store directory (default ./data), when --snapshots is not given')
-    .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: with --snapshots, each path by the versions in force at its own time; from the store, the latest of each host')
+    .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: each path by the versions in force at its own time, from --snapshots or the store')
     .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
     .option('--window <ms>', 'correlation window in milliseconds (default 2000)')
     .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots; then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
@@ -63,12 +62,24 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   } catch (error) {
     throw new UsageError(`--pcap ${flags.pcap}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: error });
   }
-  const raws = flags.snapshots !== undefined && flags.at === undefined
-    ? await everyVersion(flags.snapshots)
-    : await loadSnapshots({ ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }), ...(flags.at === undefined ? {} : { at: flags.at }), ...(flags.data === undefined ? {} : { data: flags.data }) }, globals);
+  const t0 = performance.now();
+  const capture = readCapture(bytes, flags.pcap);
+  // the snapshots in force over the capture (or at --at): per host the one before it and every one during it
+  let fromMs = Number.POSITIVE_INFINITY;
+  let toMs = Number.NEGATIVE_INFINITY;
+  for (const d of capture.datagrams) {
+    fromMs = Math.min(fromMs, d.receivedAtMs);
+    toMs = Math.max(toMs, d.receivedAtMs);
+  }
+  const between = Number.isFinite(fromMs) ? { fromMs, toMs } : { fromMs: 0, toMs: Number.MAX_SAFE_INTEGER };
+  const raws = await loadSnapshots({
+    ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }),
+    ...(flags.at === undefined ? { between } : { at: flags.at }),
+    ...(flags.data === undefined ? {} : { data: flags.data }),
+  }, globals);
   const { topologies } = buildTopologies(raws);
   let progress: Progress | undefined;
-  const analysis = analyzeCapture(bytes, flags.pcap, topologies, {
+  const analysis = analyzeDatagrams(capture.datagrams, topologies, {
     rawSnapshots: raws,
     ...(windowMs === undefined ? {} : { windowMs }),
     onProgress: (done, total) => {
@@ -77,6 +88,11 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
       if (done === total) progress.finish();
     },
   });
+  analysis.stats.pcapFrames = capture.pcapFrames;
+  analysis.stats.udpDatagrams = capture.udp;
+  analysis.stats.decodeErrors = capture.decodeErrors;
+  analysis.stats.elapsedMs = Math.round(performance.now() - t0);
+  for (const e of capture.errors) process.stderr.write(`hoptrace: ${e}\n`);
   const paths = wanted === undefined ? analysis.paths : analysis.paths.filter((p) => wanted.includes(p.verdict));
   if (flags.json === true) {
     for (const p of paths) process.stdout.write(`${toJson(p)}\n`);
@@ -86,22 +102,4 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   for (const p of paths) process.stdout.write(`${formatPath(p)}\n\n`);
   process.stdout.write(formatSummary(analysis));
   return analysis;
-}
-
-/**
- * Every snapshot under the paths, all versions of each host kept (loadSnapshots keeps only the
- * latest): the analyzer judges each path by the versions in force at its time.
- */
-async function everyVersion(paths: string[]): Promise<RawSnapshot[]> {
-  const { importSnapshots } = await import('../../snapshot/import.js');
-  const tty = process.stderr.isTTY === true;
-  const result = await importSnapshots(paths, {
-    ...(tty ? { onProgress: (e: { path: string; index: number; total: number }) => process.stderr.write(`\rreading snapshots ${e.index + 1}/${e.total} ${e.path}\x1b[K`) } : {}),
-  });
-  if (tty) process.stderr.write('\n');
-  if (result.snapshots.length === 0) {
-    throw new UsageError(`no host snapshot found: ${result.problems.map((p) => `${p.path}: ${p.message}`).join('; ') || `nothing readable in ${paths.join(', ')}`}`);
-  }
-  for (const problem of result.problems) process.stderr.write(`hoptrace: ${problem.path}: ${problem.message}\n`);
-  return [...result.snapshots].sort((a, b) => a.host.localeCompare(b.host) || Date.parse(a.takenAt) - Date.parse(b.takenAt));
 }
