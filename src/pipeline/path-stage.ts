@@ -98,6 +98,8 @@ export class PathStage {
   #timer: NodeJS.Timeout | undefined;
   /** Wall-clock time the last datagram arrived; 0 before the first. */
   #lastDataAt = 0;
+  /** Event time of the last forgetBefore. */
+  #forgotAt = Number.NEGATIVE_INFINITY;
   #flushing: Promise<void> = Promise.resolve();
   readonly #status: PathStageStatus = {
     datagrams: 0, undecodable: 0, observations: 0, paths: 0, byVerdict: { delivered: 0, dropped: 0, lost: 0, incomplete: 0 }, stored: 0, notStored: 0,
@@ -268,7 +270,11 @@ export class PathStage {
       this.#status.notStored += over;
       this.#o.metrics.pathsLost.inc(over);
     }
-    if (Number.isFinite(watermark)) this.#analyzer.forgetBefore(watermark - o.historyMs);
+    // forgetting rebuilds the analyzer's cached worlds: once a minute of event time is enough
+    if (Number.isFinite(watermark) && watermark - this.#forgotAt >= 60_000) {
+      this.#forgotAt = watermark;
+      this.#analyzer.forgetBefore(watermark - o.historyMs);
+    }
   }
 
   async #write(): Promise<void> {
