@@ -1,11 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { readUdpPayloads } from '../pcap/pcap-reader.js';
 import { decodeDatagram } from '../sflow/datagram.js';
-import { Correlator, hopOrder, type ClosedGroup, type CorrelatorOptions, type Resolver } from './correlate.js';
+import type { FlowSample } from '../sflow/types.js';
+import { importSnapshots } from '../snapshot/import.js';
+import { buildTopologies } from '../topology/build.js';
+import type { HostTopology } from '../topology/model.js';
+import { analyzeDatagrams, formatPath, readCapture, type TimedDatagram } from './analyze.js';
+import { Correlator, hopOrder, sameSampler, type ClosedGroup, type CorrelatorOptions, type Resolver } from './correlate.js';
 import { toObservations, type Observation, type ResolvedPort } from './observation.js';
+import { TopologyResolver } from './resolve.js';
 import { ethernet, ipv4, tcp } from '../../test/support/frames.js';
 import { datagram, flowSample, tagged, xdr } from '../../test/support/xdr-writer.js';
 import { OVS_CORPUS } from '../../test/support/sflow-captures.js';
@@ -47,19 +55,31 @@ describe('Correlator', () => {
     expect(c.takeClosed()).toEqual([]);
     c.add(obs('cc', 3999, '192.0.2.1')); // watermark 2999: nothing ends before 3000
     expect(c.takeClosed()).toEqual([]);
-    c.add(obs('cc', 4000, '192.0.2.1')); // watermark 3000: 'aa' (1000 + 2000) closes
+    c.add(obs('cc', 4000, '192.0.2.4')); // watermark 3000: 'aa' (1000 + 2000) closes
     const [g] = c.takeClosed();
     expect(g).toMatchObject({ kind: 'frame', fingerprint: 'aa', flowHash: 'flow-aa', firstSeen: 1000, lastSeen: 1250, windowStart: 1000, closedBy: 'watermark', overflow: 0 });
     expect(g?.observations.map((o) => o.agent)).toEqual(['192.0.2.1', '192.0.2.3', '192.0.2.2']);
     expect(g?.flowKey).toMatchObject({ srcIp: '192.0.2.10', dstIp: '192.0.2.20', srcPort: 40000, dstPort: 22, tunnelId: null });
-    expect(summary(c.flush())).toEqual(['frame bb [192.0.2.1@1100] flush', 'frame cc [192.0.2.1@3999 192.0.2.1@4000] flush']);
+    expect(summary(c.flush())).toEqual(['frame bb [192.0.2.1@1100] flush', 'frame cc [192.0.2.1@3999 192.0.2.4@4000] flush']);
     expect(c.stats).toMatchObject({ added: 6, accepted: 6, groupsOpened: 3, closed: { watermark: 1, superseded: 0, size: 0, flush: 2 }, openGroups: 0, openObservations: 0 });
   });
 
   it('opens a new frame group when the same fingerprint comes windowMs or more after the first (superseded)', () => {
-    const { groups, c } = run({ windowMs: 2000, allowedLatenessMs: 5000 }, [obs('aa', 0), obs('aa', 1999), obs('aa', 2000)]);
-    expect(summary(groups)).toEqual(['frame aa [192.0.2.1@0 192.0.2.1@1999] superseded', 'frame aa [192.0.2.1@2000] flush']);
+    const { groups, c } = run({ windowMs: 2000, allowedLatenessMs: 5000 }, [obs('aa', 0), obs('aa', 1999, '192.0.2.2'), obs('aa', 2000, '192.0.2.3')]);
+    expect(summary(groups)).toEqual(['frame aa [192.0.2.1@0 192.0.2.2@1999] superseded', 'frame aa [192.0.2.3@2000] flush']);
     expect(c.stats.closed.superseded).toBe(1);
+  });
+
+  it('opens a new frame group when a sampler sees the same bytes again within the window (a retransmission), not for a duplicate or another port', () => {
+    const again = obs('aa', 1000, '192.0.2.1', { sampleSequence: 77 });
+    const viaRouter = obs('aa', 1001, '192.0.2.1', { sampleSequence: 78, inKind: 'none', inIfIndex: 0, srcMac: 'fa:16:3e:00:00:01' });
+    const { groups, c } = run({ windowMs: 2000, allowedLatenessMs: 5000 }, [obs('aa', 0), obs('aa', 5, '192.0.2.2'), again, { ...again }, viaRouter, obs('aa', 1005, '192.0.2.2')]);
+    expect(summary(groups)).toEqual(['frame aa [192.0.2.1@0 192.0.2.2@5] superseded', 'frame aa [192.0.2.1@1000 192.0.2.1@1001 192.0.2.2@1005] flush']);
+    expect(c.stats).toMatchObject({ duplicate: 1, closed: { superseded: 1 } });
+    expect(sameSampler(again, obs('aa', 0))).toBe(true);
+    expect(sameSampler(again, viaRouter)).toBe(false);
+    expect(sameSampler(again, { ...again, sampleKind: 'discard' })).toBe(false);
+    expect(sameSampler(again, { ...again, encapsulation: 'gre' })).toBe(false);
   });
 
   it('drops observations behind the watermark as late, and counts them', () => {
@@ -289,5 +309,79 @@ describe('Correlator on the Open vSwitch corpus', () => {
     expect(groups).toHaveLength(first.length);
     expect(groups.every((g) => g.observations.length === 2 && g.observations[0]?.agent === '127.0.0.1' && g.observations[1]?.agent === '192.0.2.2')).toBe(true);
     expect(c.stats).toMatchObject({ late: 0, duplicate: 0, overflow: 0, unkeyed: 0, closed: { size: 0, superseded: 0 } });
+  });
+});
+
+// ---- the shipped lab capture (test/fixtures/lab-capture): vm1's broadcast ARP for the DHCP port, sent three times ----
+
+const FIXTURE = fileURLToPath(new URL('../../test/fixtures/lab-capture/', import.meta.url));
+
+describe('Correlator on an ARP request retransmitted every second (real samples of the lab capture)', () => {
+  const ARP = '58120af287cf1d20'; // vm1 who-has 203.0.113.2, seen by compute1 br-int, network1 br-phy (GRE) and br-tun
+  let datagrams: TimedDatagram[];
+  let topologies: HostTopology[];
+  let raws: Awaited<ReturnType<typeof importSnapshots>>['snapshots'];
+
+  beforeAll(async () => {
+    const dir = join(FIXTURE, 'snapshots', 'healthy');
+    raws = (await importSnapshots(readdirSync(dir).map((d) => join(dir, d)))).snapshots;
+    topologies = buildTopologies(raws).topologies;
+    datagrams = readCapture(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap').datagrams;
+  });
+
+  /**
+   * The three real samples of the ARP request, sent again 1 s and 2 s later (sample sequences moved
+   * on), received at the times of a lab run: the last copy's underlay sample lands 2000 ms after the
+   * group's first sample. The rest of the capture keeps only its counter samples (the resolver's
+   * sub-agent → bridge).
+   */
+  function retransmitted(): TimedDatagram[] {
+    const arp = datagrams.flatMap((d) => d.datagram.samples.filter((s): s is FlowSample => s.kind === 'flow' && toObservations({ ...d.datagram, samples: [s] }, d)[0]?.fingerprint === ARP).map((s) => ({ d, s })));
+    const at = (agentSub: string): { d: TimedDatagram; s: FlowSample } => {
+      const found = arp.find(({ d }) => `${d.datagram.agent}/${d.datagram.subAgentId}` === agentSub);
+      if (found === undefined) throw new Error(`no ARP sample from ${agentSub}`);
+      return found;
+    };
+    const brInt = at('198.51.100.178/1');
+    const brPhy = at('198.51.100.179/3');
+    const brTun = at('198.51.100.179/0');
+    const base = brInt.d.receivedAtMs + 10_000;
+    const copies: [typeof brInt, number, number][] = [
+      [brTun, 0, 0.1], [brPhy, 0, 0.1], [brInt, 0, 0.2],
+      [brInt, 1, 1000], [brTun, 1, 1000.1], [brPhy, 1, 1000.1],
+      [brTun, 2, 1999.9], [brInt, 2, 1999.95], [brPhy, 2, 2000.15],
+    ];
+    const counters = datagrams.map((d) => ({ ...d, datagram: { ...d.datagram, samples: d.datagram.samples.filter((s) => s.kind === 'counter') } }));
+    return [...counters, ...copies.map(([{ d, s }, copy, offset]) => ({
+      ...d, receivedAtMs: base + offset, datagram: { ...d.datagram, sequence: d.datagram.sequence + 1000 + copy, samples: [{ ...s, sequence: s.sequence + copy }] },
+    }))];
+  }
+
+  it('each copy is a group of its three hops, never a copy cut in two by the window', () => {
+    const resolver = new TopologyResolver(topologies);
+    const input = retransmitted();
+    for (const d of input) resolver.learn(d.datagram);
+    const c = new Correlator({ resolver });
+    const groups: ClosedGroup[] = [];
+    for (const d of [...input].sort((a, b) => a.receivedAtMs - b.receivedAtMs)) {
+      for (const o of toObservations(d.datagram, d)) c.add(o);
+      groups.push(...c.takeClosed());
+    }
+    groups.push(...c.flush());
+    const arps = groups.filter((g) => g.fingerprint === ARP);
+    expect(arps.map((g) => g.observations.map((o) => `${o.inputPort?.host}/${o.inputPort?.bridge}#${o.sampleSequence}`).sort())).toEqual([0, 1, 2].map((k) => {
+      const seq = (agentSub: string): number => (arps[0]?.observations.find((o) => `${o.agent}/${o.subAgentId}` === agentSub)?.sampleSequence ?? NaN) + k;
+      return [`compute1/br-int#${seq('198.51.100.178/1')}`, `network1/br-phy#${seq('198.51.100.179/3')}`, `network1/br-tun#${seq('198.51.100.179/0')}`].sort();
+    }));
+  });
+
+  it('analyze: three delivered ARP paths, none incomplete (the last copy\'s underlay sample alone could not be placed)', () => {
+    const paths = analyzeDatagrams(retransmitted(), topologies, { rawSnapshots: raws }).paths.filter((p) => p.fingerprint === ARP);
+    expect(paths.map((p) => p.verdict), paths.map(formatPath).join('\n')).toEqual(['delivered', 'delivered', 'delivered']);
+    for (const p of paths) {
+      expect(p.observations, formatPath(p)).toBe(3);
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(expect.arrayContaining(['compute1/br-int', 'network1/br-tun']));
+      expect(p.doubts, formatPath(p)).toEqual([]);
+    }
   });
 });

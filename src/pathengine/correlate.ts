@@ -6,7 +6,14 @@
 // Grouping key (option `join`, default 'auto'):
 //   frame  the fingerprint. A frame group holds observations less than `windowMs` apart from
 //          first to last; an observation that would stretch it to windowMs or more closes it
-//          ('superseded') and opens a new one (the same bytes sent again: a new frame).
+//          ('superseded') and opens a new one (the same bytes sent again: a new frame). So does
+//          an observation by a sampler that already saw the frame in the group (sameSampler: the
+//          same agent, sub-agent, source, sample kind, input port and source MAC; not the same
+//          sample, that is a duplicate): a bridge samples a frame once, so that is the same bytes
+//          sent again within the window — an ARP request retransmitted every second, a TCP
+//          retransmission. Without this, retransmissions 1 s apart shared one group until the
+//          window cut it, at a time that fell inside a copy's hops: a group of the last copy's
+//          latest samples only (its receiver's underlay bridge alone: a path that cannot start).
 //   flow   the flow hash, in tumbling windows aligned on multiples of `windowMs` since the epoch,
 //          so that every worker cuts the same windows.
 //   'auto' takes the frame key when the sample's rate is 1 (or a discard sample) and the frame has
@@ -16,7 +23,11 @@
 // observation older than the watermark is dropped and counted ('late'). A group closes when the
 // watermark reaches its end (frame: firstSeen + windowMs; flow: the window's end), so any
 // observation that is not late and belongs to a group finds it open: within the lateness, the
-// groups do not depend on arrival order.
+// groups do not depend on arrival order — except between copies of the same bytes sent again
+// within the window: a copy's samples are told from the previous copy's by arrival (a sampler's
+// second sample opens the next copy's group), which is right as long as each sampler's delay to
+// the collector is shorter than the time between the copies (OVS sends each bridge's samples at
+// least once a second; retransmission timers are a second or more).
 //
 // Bounds: at most maxOpenGroups open groups (one more closes the group that ends first: 'size')
 // and maxObservationsPerGroup observations per group (more are dropped and counted: 'size'; the
@@ -191,7 +202,7 @@ export class Correlator {
       windowStart = index * this.#windowMs;
     }
     let g = this.#groups.get(key);
-    if (g !== undefined && kind === 'frame' && Math.max(g.lastSeen, t) - Math.min(g.firstSeen, t) >= this.#windowMs) {
+    if (g !== undefined && kind === 'frame' && (Math.max(g.lastSeen, t) - Math.min(g.firstSeen, t) >= this.#windowMs || seenAgain(g.observations, o))) {
       this.#close(g, 'superseded');
       g = undefined;
     }
@@ -417,6 +428,30 @@ export function hopOrder(a: Observation, b: Observation): number {
   if (a.sampleSequence !== b.sampleSequence) return a.sampleSequence - b.sampleSequence;
   if (a.sampleKind !== b.sampleKind) return a.sampleKind < b.sampleKind ? -1 : 1;
   return 0;
+}
+
+/**
+ * Is `o` a second sight of the frame by a sampler that already saw it in the group (the same bytes
+ * sent again), rather than the same sample again (a duplicate) or another hop? The same agent,
+ * sub-agent (a bridge), source, sample kind, input port, source MAC, tunnel sender and hop rank: a
+ * frame a router sends back into the same bridge comes in by another port with another source MAC,
+ * a bridge that terminates a tunnel itself sees the outer frame and then the decapsulated one, and
+ * a bridge may report one frame both as a flow sample and as a discard sample.
+ */
+export function sameSampler(a: Observation, b: Observation): boolean {
+  return a.agent === b.agent && a.subAgentId === b.subAgentId && a.sourceIdType === b.sourceIdType && a.sourceIdIndex === b.sourceIdIndex
+    && a.sampleKind === b.sampleKind && a.inKind === b.inKind && a.inIfIndex === b.inIfIndex && a.srcMac === b.srcMac && a.outerSrcIp === b.outerSrcIp
+    && hopRank(a) === hopRank(b);
+}
+
+function seenAgain(observations: readonly Observation[], o: Observation): boolean {
+  let again = false;
+  for (const p of observations) {
+    if (!sameSampler(p, o)) continue;
+    if (p.sampleSequence === o.sampleSequence) return false; // the same sample: a duplicate
+    again = true;
+  }
+  return again;
 }
 
 function isDuplicate(observations: readonly Observation[], o: Observation): boolean {
