@@ -7,13 +7,20 @@
 //                          address of the host.
 //   sub-agent → bridge     learned from counter samples: a port's record 1004 carries the
 //                          datapath id of the bridge whose sub-agent polled it; matched to the
-//                          topology's datapath ids. Without counters: the bridge of the ifIndex.
+//                          topology's datapath ids. Until a counter sample names it (counters
+//                          come every polling interval, 10-30 s in production, and only for ports
+//                          with a kernel ifIndex: a br-tun has just its LOCAL port), learned from
+//                          the flow and discard samples themselves: the bridge of their input
+//                          ifIndex port, or the one bridge of the host with a tunnel port from the
+//                          tunnel ingress record's outer source (a br-tun's samples all come in
+//                          by a tunnel port, ifIndex 0). Counters win; among samples, the latest.
+//                          Without either: the bridge of the ifIndex.
 //   ifIndex → port         live map from counter samples (1004: ifIndex → datapath id + OpenFlow
 //                          port, 1005: name), else the topology's Interface.ifindex / device
 //                          ifindex. ifIndex 0 (patch, tunnel, netns-moved ports) and LOCAL name
 //                          the bridge only (port null): the path engine finds such ports by MAC.
-import type { Datagram } from '../sflow/types.js';
-import { IFINDEX_LOCAL } from '../sflow/wire.js';
+import type { Datagram, DiscardSample, FlowSample } from '../sflow/types.js';
+import { IFINDEX_LOCAL, INTERFACE_FORMAT } from '../sflow/wire.js';
 import type { HostTopology, TopoPort } from '../topology/model.js';
 import type { Resolver } from './correlate.js';
 import type { ResolvedPort } from './observation.js';
@@ -27,11 +34,18 @@ interface HostVersions {
 export interface ResolverStats {
   /** Sub-agents whose bridge came from 1004 datapath ids. */
   learnedSubAgents: number;
+  /** Sub-agents without a 1004 record whose bridge came from their flow/discard samples' ports or tunnel records. */
+  subAgentsFromSamples: number;
   /** ifIndexes learned from counter samples. */
   learnedIfIndexes: number;
   /** Agent addresses no host claims. */
   unknownAgents: string[];
 }
+
+/** Interface types of tunnel ports (Interface.type). */
+const TUNNEL_TYPES: ReadonlySet<string> = new Set(['gre', 'vxlan', 'geneve', 'gretap', 'ip6gre', 'erspan', 'ip6erspan', 'stt', 'lisp', 'gtpu', 'bareudp', 'srv6']);
+/** Sample clues remembered (agent, ifIndex or tunnel endpoints): few per host; cleared when full. */
+const CLUE_CACHE_MAX = 65_536;
 
 export class TopologyResolver implements Resolver {
   readonly #hosts = new Map<string, HostVersions>();
@@ -39,6 +53,10 @@ export class TopologyResolver implements Resolver {
   readonly #agents = new Map<string, string>();
   /** `${agent}/${subAgent}` → datapath id (16 hex digits) */
   readonly #subAgentDpid = new Map<string, string>();
+  /** `${agent}/${subAgent}` → datapath id, from flow/discard samples (until a 1004 record says). */
+  readonly #subAgentFromSamples = new Map<string, string>();
+  /** `${agent}|${clue}` → the datapath id a sample clue names (null: none or several), per topology set. */
+  readonly #clues = new Map<string, string | null>();
   /** `${agent}/${ifIndex}` → { dpid, portNo, name } */
   readonly #liveIfIndex = new Map<string, { dpid: string | null; portNo: number | null; name: string | null }>();
   readonly #unknownAgents = new Set<string>();
@@ -55,6 +73,7 @@ export class TopologyResolver implements Resolver {
   add(topology: HostTopology): void {
     this.#addVersion(topology);
     this.#indexAgents();
+    this.#clues.clear();
   }
 
   /** Forgets the versions superseded before `timeMs` (the one in force then is kept). */
@@ -112,12 +131,24 @@ export class TopologyResolver implements Resolver {
   }
 
   get stats(): ResolverStats {
-    return { learnedSubAgents: this.#subAgentDpid.size, learnedIfIndexes: this.#liveIfIndex.size, unknownAgents: [...this.#unknownAgents] };
+    let fromSamples = 0;
+    for (const key of this.#subAgentFromSamples.keys()) if (!this.#subAgentDpid.has(key)) fromSamples++;
+    return { learnedSubAgents: this.#subAgentDpid.size, subAgentsFromSamples: fromSamples, learnedIfIndexes: this.#liveIfIndex.size, unknownAgents: [...this.#unknownAgents] };
   }
 
-  /** Learns sub-agent → datapath and ifIndex → OpenFlow port from a datagram's counter samples. */
+  /**
+   * Learns sub-agent → datapath and ifIndex → OpenFlow port from a datagram's counter samples, and
+   * sub-agent → datapath from its flow and discard samples while no counter sample named it.
+   */
   learn(datagram: Datagram): void {
+    const key = `${datagram.agent}/${datagram.subAgentId}`;
     for (const sample of datagram.samples) {
+      if (sample.kind === 'flow' || sample.kind === 'discard') {
+        if (this.#subAgentDpid.has(key)) continue;
+        const dpid = this.#dpidOfSample(datagram.agent, sample);
+        if (dpid !== undefined) this.#subAgentFromSamples.set(key, dpid);
+        continue;
+      }
       if (sample.kind !== 'counter') continue;
       let dpid: string | null = null;
       let portNo: number | null = null;
@@ -128,9 +159,65 @@ export class TopologyResolver implements Resolver {
           portNo = r.portNo;
         } else if (r.kind === 'openflow_port_name') name = r.name;
       }
-      if (dpid !== null) this.#subAgentDpid.set(`${datagram.agent}/${datagram.subAgentId}`, dpid);
+      if (dpid !== null) this.#subAgentDpid.set(key, dpid);
       if (sample.sourceIdType === 0 && (dpid !== null || name !== null)) this.#liveIfIndex.set(`${datagram.agent}/${sample.sourceIdIndex}`, { dpid, portNo, name });
     }
+  }
+
+  /**
+   * The datapath id of the bridge a flow/discard sample was taken on, from what it says itself: its
+   * input ifIndex port (the 1004 record of that port, else the topology's port with that ifIndex), else
+   * its tunnel ingress record (the host's tunnel port whose remote_ip is the outer source, or a
+   * remote_ip=flow port for the outer destination). Only a clue that names exactly one bridge.
+   */
+  #dpidOfSample(agent: string, sample: FlowSample | DiscardSample): string | undefined {
+    const clues: string[] = [];
+    // the input only: the output may be a port of a bridge patched to this one (br-ex → br-int → qvo)
+    const input = sample.kind === 'flow' ? (sample.input.format === INTERFACE_FORMAT.SINGLE ? sample.input.value : 0) : sample.inputIfIndex;
+    if (input !== 0 && input !== IFINDEX_LOCAL) clues.push(`i${input}`);
+    for (const r of sample.records) {
+      if (r.kind === 'extended_ipv4_tunnel_ingress' || r.kind === 'extended_ipv6_tunnel_ingress') clues.push(`t${r.srcIp}>${r.dstIp}`);
+    }
+    for (const clue of clues) {
+      const cacheKey = `${agent}|${clue}`;
+      let dpid = this.#clues.get(cacheKey);
+      if (dpid === undefined) {
+        dpid = this.#dpidOfClue(agent, clue) ?? null;
+        if (this.#clues.size >= CLUE_CACHE_MAX) this.#clues.clear();
+        this.#clues.set(cacheKey, dpid);
+      }
+      if (dpid !== null) return dpid;
+    }
+    return undefined;
+  }
+
+  #dpidOfClue(agent: string, clue: string): string | undefined {
+    const live = clue.startsWith('i') ? this.#liveIfIndex.get(`${agent}/${clue.slice(1)}`)?.dpid : undefined;
+    if (live !== undefined && live !== null) return live;
+    const host = this.#agents.get(agent);
+    const versions = host === undefined ? undefined : this.#hosts.get(host)?.versions;
+    if (versions === undefined) return undefined;
+    for (let v = versions.length - 1; v >= 0; v--) {
+      const t = versions[v]?.topology;
+      if (t === undefined) continue;
+      const bridges = new Set<string>();
+      if (clue.startsWith('i')) {
+        const ifIndex = Number(clue.slice(1));
+        const device = t.devices.find((d) => d.namespace === '' && d.ifindex === ifIndex);
+        for (const p of t.ports) if (p.ifindex === ifIndex || (device !== undefined && p.name === device.name)) bridges.add(p.bridge);
+      } else {
+        const [src, dst] = clue.slice(1).split('>');
+        for (const p of t.ports) {
+          if (p.remoteIp === null || !TUNNEL_TYPES.has(p.type)) continue;
+          if (p.remoteIp === src || (p.remoteIp === 'flow' && (p.localIp === null || p.localIp === dst))) bridges.add(p.bridge);
+        }
+      }
+      if (bridges.size > 1) return undefined;
+      const [name] = bridges;
+      const dpid = name === undefined ? null : t.bridges.find((b) => b.name === name)?.datapathId ?? null;
+      if (dpid !== null) return dpid;
+    }
+    return undefined;
   }
 
   /** The host an agent address belongs to. */
@@ -159,11 +246,12 @@ export class TopologyResolver implements Resolver {
     return out;
   }
 
-  /** The bridge of a sub-agent, when counter samples named its datapath. */
+  /** The bridge of a sub-agent, when counter samples (else its flow/discard samples) named its datapath. */
   bridgeOf(agent: string, subAgentId: number, timeMs: number): string | undefined {
     const host = this.hostOf(agent);
     if (host === undefined) return undefined;
-    const dpid = this.#subAgentDpid.get(`${agent}/${subAgentId}`);
+    const key = `${agent}/${subAgentId}`;
+    const dpid = this.#subAgentDpid.get(key) ?? this.#subAgentFromSamples.get(key);
     if (dpid === undefined) return undefined;
     return this.topologyAt(host, timeMs)?.bridges.find((b) => b.datapathId === dpid)?.name;
   }
