@@ -519,6 +519,12 @@ function startOf(group: ClosedGroup, ctx: Context, doubts: string[]): Start | un
     }
     return { obs, where, inPort, spec, extra };
   }
+  // only the receiver's underlay bridge saw it (the outer tunnel frame): no bridge port to start from
+  const outer = candidates.length === 0 ? group.observations.find((o) => hopRank(o) === 1) : undefined;
+  const at = outer === undefined ? undefined : whereOf(outer, ctx);
+  if (outer !== undefined && at !== undefined) {
+    doubts.push(`only the outer tunnel frame was sampled, on ${at.host}/${at.bridge} (${outer.encapsulation} ${outer.outerSrcIp ?? '?'} → ${outer.outerDstIp ?? '?'}${outer.tunnelId === null ? '' : ` key 0x${outer.tunnelId.toString(16)}`}): a path starts where the frame enters a bridge, and the samples of the bridges it crossed are missing (capture cut short, or their datagrams lost)`);
+  }
   return undefined;
 }
 

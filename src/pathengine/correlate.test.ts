@@ -384,4 +384,11 @@ describe('Correlator on an ARP request retransmitted every second (real samples 
       expect(p.doubts, formatPath(p)).toEqual([]);
     }
   });
+
+  it('analyze: a copy seen only on its receiver\'s underlay bridge (its other samples missing) is incomplete and says what was seen', () => {
+    const input = retransmitted().filter((d) => d.datagram.samples.length === 0 || d.datagram.samples.some((s) => s.kind === 'counter') || `${d.datagram.agent}/${d.datagram.subAgentId}` === '198.51.100.179/3');
+    const paths = analyzeDatagrams(input, topologies, { rawSnapshots: raws }).paths.filter((p) => p.fingerprint === ARP);
+    expect(paths.map((p) => p.verdict)).toEqual(['incomplete', 'incomplete', 'incomplete']);
+    for (const p of paths) expect(p.doubts.join('\n'), formatPath(p)).toContain('only the outer tunnel frame was sampled, on network1/br-phy (gre 192.0.2.11 → 192.0.2.21 key 0x49)');
+  });
 });
