@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { IptablesRuleset } from '../src/hoststate/linux/iptables-save.js';
 import type { RawSnapshot } from '../src/hoststate/snapshot.js';
-import { analyzeCapture, analyzeGroup, markAnswers, type AnalyzedPath } from '../src/pathengine/analyze.js';
-import { Correlator, type CorrelatorStats, type JoinMode } from '../src/pathengine/correlate.js';
+import { analyzeCapture, analyzeGroup, markAnswers, PathAnalyzer, type AnalyzedPath } from '../src/pathengine/analyze.js';
+import { Correlator, type ClosedGroup, type CorrelatorStats, type JoinMode } from '../src/pathengine/correlate.js';
 import { toObservations } from '../src/pathengine/observation.js';
 import { TopologyResolver } from '../src/pathengine/resolve.js';
 import type { Verdict } from '../src/pathengine/verdict.js';
@@ -30,7 +30,7 @@ import { readUdpPayloads } from '../src/pcap/pcap-reader.js';
 import { decodeDatagram } from '../src/sflow/datagram.js';
 import { importSnapshots } from '../src/snapshot/import.js';
 import { linuxFromOutputs } from '../src/topology/build-linux.js';
-import { buildTopologies } from '../src/topology/build.js';
+import { buildTopologies, buildTopology } from '../src/topology/build.js';
 import type { HostTopology } from '../src/topology/model.js';
 import { fmt, median, ratio, si, table, type BenchOptions, type CaseReport } from './lib/report.js';
 
@@ -66,9 +66,14 @@ interface StreamRun {
   cpuS: number;
   wallS: number;
   paths: number;
+  /** Hops of every path (what path_hops would hold). */
+  hops: number;
   byVerdict: Record<Verdict, number>;
   correlator: CorrelatorStats | undefined;
   trace: Sample[];
+  /** Verdict counts and answers of the first and the last loop. */
+  loop0: string;
+  loopN: string;
 }
 
 const perCpu = (r: { samples: number; cpuS: number }): number => r.samples / r.cpuS;
@@ -86,22 +91,60 @@ function peakRssMiB(): number {
 export interface AnalyzeFixture {
   pcap: Uint8Array;
   packets: Packet[];
+  /** The broken-phase snapshots (one per host): what session 2 measured with. */
   raws: RawSnapshot[];
   topologies: HostTopology[];
+  /** Every snapshot set (healthy, broken, repaired: two versions per set, six in all). */
+  allRaws: RawSnapshot[];
+  allTopologies: HostTopology[];
+  /** The UDP source port of each packet's exporter (for envelopes). */
+  ports: number[];
 }
 
-/** The shipped capture and its broken-phase snapshots. */
+/**
+ * Which snapshots the analysis is given: `broken` (one version per host, the session-2 setting:
+ * every loop judged alike, the broken pings dropped) or `all` (the three sets, as `hoptrace
+ * analyze --snapshots snapshots/*\/*` and the service get them: loop 0 judged by the versions in
+ * force at each group's time; the later loops, past the last snapshot, by the repaired set).
+ */
+export type SnapshotChoice = 'broken' | 'all';
+
+async function importSet(dirs: string[]): Promise<RawSnapshot[]> {
+  const imported = await importSnapshots(dirs);
+  if (imported.problems.length > 0) throw new Error(`fixture snapshots: ${imported.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+  return imported.snapshots;
+}
+
+/** The shipped capture and its snapshots. */
 export async function loadFixture(dir = FIXTURE): Promise<AnalyzeFixture> {
   const pcap = new Uint8Array(readFileSync(join(dir, 'sflow.pcap')));
   const packets: Packet[] = [];
-  for (const p of readUdpPayloads(pcap, 'sflow.pcap')) packets.push({ payload: p.payload, timeMs: p.timestampMs, exporter: p.srcIp });
-  packets.sort((a, b) => a.timeMs - b.timeMs);
-  const snapDir = join(dir, 'snapshots', 'broken');
-  const imported = await importSnapshots(readdirSync(snapDir).map((d) => join(snapDir, d)));
-  if (imported.problems.length > 0) throw new Error(`fixture snapshots: ${imported.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
-  return { pcap, packets, raws: imported.snapshots, topologies: buildTopologies(imported.snapshots).topologies };
+  const ports: number[] = [];
+  const udp = [...readUdpPayloads(pcap, 'sflow.pcap')].sort((a, b) => a.timestampMs - b.timestampMs);
+  for (const p of udp) {
+    packets.push({ payload: p.payload, timeMs: p.timestampMs, exporter: p.srcIp });
+    ports.push(p.srcPort);
+  }
+  const setsDir = join(dir, 'snapshots');
+  const hostDirs = (set: string): string[] => readdirSync(join(setsDir, set)).map((d) => join(setsDir, set, d));
+  const raws = await importSet(hostDirs('broken'));
+  const allRaws = await importSet(readdirSync(setsDir).flatMap(hostDirs));
+  return { pcap, packets, ports, raws, topologies: buildTopologies(raws).topologies, allRaws, allTopologies: buildTopologies(allRaws).topologies };
 }
 
+/** What the service's snapshot stage hands the path stage: each snapshot built on its own. */
+export function serviceTopologies(raws: readonly RawSnapshot[]): HostTopology[] {
+  return raws.map((raw) => buildTopology(raw));
+}
+
+/** The analyzer `hoptrace analyze` builds (analyzeDatagrams), having learned from every datagram. */
+function analyzerOf(f: AnalyzeFixture, snapshots: SnapshotChoice): PathAnalyzer {
+  const analyzer = snapshots === 'all' ? new PathAnalyzer(f.allTopologies, f.allRaws) : new PathAnalyzer(f.topologies, f.raws);
+  for (const p of f.packets) analyzer.resolver.learn(decodeDatagram(p.payload));
+  return analyzer;
+}
+
+/** Session 2's fixed context (one world, no PathAnalyzer): to show what the analyzer layer costs. */
 function context(f: AnalyzeFixture): Ctx {
   const rulesets = new Map<string, Map<string, IptablesRuleset>>();
   for (const raw of f.raws) rulesets.set(raw.host, linuxFromOutputs(raw.outputs).rulesets);
@@ -115,13 +158,17 @@ function context(f: AnalyzeFixture): Ctx {
  * The analysis of analyzeDatagrams, streamed: datagrams decoded as they come, closed groups
  * analyzed and dropped, answers marked on each loop's paths. `upTo` cuts the work after a stage.
  */
-export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: JoinMode = 'auto'): StreamRun {
-  const ctx = context(f);
-  const correlator = new Correlator({ resolver: ctx.resolver, join });
+export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: JoinMode = 'auto', snapshots: SnapshotChoice = 'broken', engine: 'analyzer' | 'fixed-context' = 'analyzer'): StreamRun {
+  const analyzer = analyzerOf(f, snapshots);
+  const ctx = engine === 'fixed-context' ? context(f) : undefined;
+  const resolver = ctx?.resolver ?? analyzer.resolver;
+  const judge = (g: ClosedGroup): AnalyzedPath => (ctx === undefined ? analyzer.analyze(g) : analyzeGroup(g, ctx));
+  const correlator = new Correlator({ resolver, join });
   const byVerdict: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
   const perLoop: string[] = [];
   let pending: AnalyzedPath[] = [];
   let paths = 0;
+  let hops = 0;
   let samples = 0;
   const trace: Sample[] = [];
   const every = Math.max(1, Math.floor(loops / 10));
@@ -149,8 +196,10 @@ export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: J
         finishLoop();
         pendingLoop = loopOf;
       }
-      pending.push(analyzeGroup(g, ctx));
+      const p = judge(g);
+      pending.push(p);
       paths++;
+      hops += p.hops.length;
     }
   };
   const cpu = process.cpuUsage();
@@ -163,7 +212,7 @@ export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: J
         for (const s of d.samples) if (s.kind === 'flow' || s.kind === 'discard') samples++;
         continue;
       }
-      ctx.resolver.learn(d);
+      resolver.learn(d);
       const observations = toObservations(d, { receivedAtMs: p.timeMs + shift, exporter: p.exporter });
       samples += observations.length;
       if (upTo === 'observe') continue;
@@ -187,11 +236,13 @@ export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: J
   const wallS = (performance.now() - wall) / 1000;
   if (upTo === 'analyze') {
     // every loop is the same capture: the same verdicts each time, or the looping broke the analysis
-    const first = perLoop[0];
-    const odd = perLoop.findIndex((l) => l !== first);
-    if (odd >= 0) throw new Error(`analyze bench: loop ${odd} gave ${perLoop[odd] ?? ''}, loop 0 ${first ?? ''}`);
+    // (with every snapshot set, loop 0 is judged by the versions of its time, the others by the last)
+    const from = snapshots === 'all' ? 1 : 0;
+    const first = perLoop[from];
+    const odd = perLoop.findIndex((l, i) => i >= from && l !== first);
+    if (odd >= 0) throw new Error(`analyze bench: loop ${odd} gave ${perLoop[odd] ?? ''}, loop ${from} ${first ?? ''}`);
   }
-  return { stage: upTo, samples, cpuS, wallS, paths, byVerdict, correlator: stats, trace };
+  return { stage: upTo, samples, cpuS, wallS, paths, hops, byVerdict, correlator: stats, trace, loop0: perLoop[0] ?? '', loopN: perLoop[perLoop.length - 1] ?? '' };
 }
 
 export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport> {
@@ -222,6 +273,11 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
   // the same with flow groups (join 'flow': 2 s tumbling windows per flow hash, as 1-in-N sampling gets)
   const flowRun = streamRun(f, loops, 'analyze', 'flow');
   log(`analyze: up to analyze, flow groups: ${fmt(flowRun.samples)} samples in ${flowRun.cpuS.toFixed(2)} CPU-s = ${si(perCpu(flowRun))}/CPU-s`);
+  // session 2's code path (analyzeGroup on one fixed world, no PathAnalyzer), and every snapshot set
+  const fixedRun = streamRun(f, loops, 'analyze', 'auto', 'broken', 'fixed-context');
+  log(`analyze: up to analyze, fixed context (analyzeGroup, session 2): ${fmt(fixedRun.samples)} samples in ${fixedRun.cpuS.toFixed(2)} CPU-s = ${si(perCpu(fixedRun))}/CPU-s`);
+  const allRun = streamRun(f, loops, 'analyze', 'auto', 'all');
+  log(`analyze: up to analyze, every snapshot set: ${fmt(allRun.samples)} samples in ${allRun.cpuS.toFixed(2)} CPU-s = ${si(perCpu(allRun))}/CPU-s; loop 0 ${allRun.loop0}, later loops ${allRun.loopN}`);
   const fc = flowRun.correlator as CorrelatorStats;
   const rate = (rs: StreamRun[]): number => median(rs.map(perCpu));
   const alone = (withIt: number, without: number): number => 1 / Math.max(1 / withIt - 1 / without, Number.EPSILON);
@@ -246,6 +302,7 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
     `analyze: peak RSS ${rssPeak.toFixed(0)} MiB (${rssStart.toFixed(0)} MiB with the fixture loaded); RSS every 10% of the streamed run: ${rssTrace} MiB; heap used: ${heapTrace} MiB`,
     `analyze: correlator: ${fmt(c.groupsOpened)} groups opened, closed by watermark ${fmt(c.closed.watermark)}, superseded ${fmt(c.closed.superseded)}, size ${fmt(c.closed.size)}; late ${fmt(c.late)}, overflow ${fmt(c.overflow)}; open at the end ${fmt(c.openGroups)} groups / ${fmt(c.openObservations)} observations, peak ${fmt(c.peakOpenGroups)} / ${fmt(c.peakOpenObservations)}; open groups every 10%: ${openTrace}`,
     `analyze: ${flowLine}`,
+    `analyze: same run on session 2's fixed context (analyzeGroup, one world, no PathAnalyzer): ${si(perCpu(fixedRun))} frames/CPU-s; with every snapshot set (PathAnalyzer, ${f.allRaws.length} versions): ${si(perCpu(allRun))} frames/CPU-s (one run each)`,
   ];
   const row = (name: string, rs: StreamRun[], shown = rate(rs)): string[] => {
     const m = rs[0] as StreamRun;
@@ -260,7 +317,9 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
       row('decode (decodeDatagram)', runs.decode),
       row('+ resolve.learn + toObservations', runs.observe),
       row('+ Correlator (frame groups across hops)', runs.correlate),
-      row('+ analyzeGroup (walk, Linux legs, verdict) + markAnswers: the whole analysis', runs.analyze),
+      row('+ PathAnalyzer.analyze (world in force, walk, Linux legs, verdict, counter evidence) + markAnswers: the whole analysis', runs.analyze),
+      row('the same with every snapshot set (6 versions; one run)', [allRun]),
+      row('the same on a fixed context (analyzeGroup, one world: session 2\'s code path; one run)', [fixedRun]),
       ['resolve + observe alone (difference)', '', si(observeRate), ratio(observeRate, TARGET_RATE), '', ''],
       ['correlate alone (difference)', '', si(correlateRate), ratio(correlateRate, TARGET_RATE), '', ''],
       ['walk + verdict + answers alone (difference)', '', si(walkRate), ratio(walkRate, TARGET_RATE), '', ''],
@@ -272,13 +331,24 @@ export async function runAnalyzeBench(options: BenchOptions): Promise<CaseReport
     '',
     `The same run with ${flowLine}.`,
     '',
+    `Verdicts per loop: broken set ${full.loop0}; every snapshot set: loop 0 ${allRun.loop0}, each later loop ${allRun.loopN} (judged by the repaired set, the last taken).`,
+    '',
     'analyzeDatagrams itself holds every decoded datagram and every path until the end (it returns them all), so its memory grows with the capture; the streamed run is what it would cost with closed groups analyzed as they close.',
     '',
   ].join('\n');
   return { name: 'analyze', lines, markdown };
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href && process.argv.includes('--once')) {
+  // one streamed run, for `node --cpu-prof dist/bench/analyze.js --once [--all] [--fixed] [--samples N]`
+  const at = process.argv.indexOf('--samples');
+  const want = at > 0 ? Number(process.argv[at + 1]) : 250_000;
+  void loadFixture().then((f) => {
+    const perLoop = streamRun(f, 1, 'analyze').samples;
+    const r = streamRun(f, Math.ceil(want / perLoop), 'analyze', 'auto', process.argv.includes('--all') ? 'all' : 'broken', process.argv.includes('--fixed') ? 'fixed-context' : 'analyzer');
+    process.stdout.write(`${fmt(r.samples)} samples in ${r.cpuS.toFixed(2)} CPU-s = ${si(perCpu(r))}/CPU-s; loop 0 ${r.loop0}; last ${r.loopN}; peak RSS ${peakRssMiB().toFixed(0)} MiB\n`);
+  });
+} else if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const quick = process.argv.includes('--quick');
   runAnalyzeBench({ quick, tmp: '', log: (line) => process.stdout.write(`${line}\n`) })
     .then((report) => process.stdout.write(`\n${report.lines.join('\n')}\n\n${report.markdown}`))

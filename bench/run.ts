@@ -2,7 +2,7 @@
 // the same data and prints one line per figure with the ratio; the whole report (machine,
 // versions, load, a table per case) is written to bench/RESULTS.md.
 //
-//   npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]
+//   npm run bench -- [--only decode,ingest,store,fuzz,correlate,analyze,paths,bus] [--quick] [--out FILE]
 //
 // Needs tshark and sfacctd (Debian: tshark, pmacct) and a C compiler. Traffic goes to 127.0.0.1
 // only; every load loop is bounded in datagrams and seconds. About 8 minutes on 2 cores (--quick:
@@ -16,7 +16,7 @@ import { benchSourceDir } from './lib/c-tools.js';
 import { loadAverage, machineInfo } from './lib/machine.js';
 import { table, type BenchOptions, type CaseReport } from './lib/report.js';
 
-const CASES = ['decode', 'ingest', 'store', 'fuzz', 'correlate', 'analyze'] as const;
+const CASES = ['decode', 'ingest', 'store', 'fuzz', 'correlate', 'analyze', 'paths', 'bus'] as const;
 type CaseName = (typeof CASES)[number];
 
 async function main(): Promise<void> {
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(
-      'usage: npm run bench -- [--only decode,ingest,store,fuzz] [--quick] [--out FILE]\n' +
+      'usage: npm run bench -- [--only decode,ingest,store,fuzz,correlate,analyze,paths,bus] [--quick] [--out FILE]\n' +
         '  ingest only: [--whole-only] (hoptrace serve alone) [--whole-rates 10000,20000,...] [--receiver native|dgram] [--no-overload]\n',
     );
     return;
@@ -141,6 +141,10 @@ async function runCase(name: CaseName, options: BenchOptions): Promise<CaseRepor
       return (await import('./correlate.js')).runCorrelateBench(options);
     case 'analyze':
       return (await import('./analyze.js')).runAnalyzeBench(options);
+    case 'paths':
+      return (await import('./path-stage.js')).runPathStageBench(options);
+    case 'bus':
+      return (await import('./bus.js')).runBusBench(options);
     default:
       return assertNever(name);
   }
