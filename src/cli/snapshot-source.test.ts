@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RawSnapshot } from '../hoststate/snapshot.js';
 import { inForceBetween } from './snapshot-source.js';
 
-const snap = (host: string, takenAt: string): RawSnapshot => ({ format: 'hoptrace.snapshot.v1', host, takenAt, source: 'agent', trigger: 'periodic', producer: 'test', outputs: [] });
+const snap = (host: string, takenAt: string): RawSnapshot => ({ format: 'hoptrace.snapshot.v1', host, takenAt, source: 'agent', trigger: 'interval', producer: 'test', outputs: [] });
 const T = (s: number): string => new Date(Date.UTC(2026, 10, 25, 8, 0, s)).toISOString();
 const ms = (s: number): number => Date.UTC(2026, 10, 25, 8, 0, s);
 
