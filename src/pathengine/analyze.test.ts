@@ -8,6 +8,7 @@ import type { Datagram, FlowSample } from '../sflow/types.js';
 import { buildTopologies } from '../topology/build.js';
 import type { HostTopology } from '../topology/model.js';
 import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
+import { decodePacket } from '../sflow/packet.js';
 import { toObservation, type Observation } from './observation.js';
 
 // ---- markAnswers: answered, and the dropped-yet-answered conflict ----
@@ -151,6 +152,29 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
     expect(p.kind, formatPath(p)).toBe('flow');
     expect(p.verdict, formatPath(p)).toBe('delivered');
     expect(p.doubts.filter((d) => d.includes('never at')), formatPath(p)).toEqual([]);
+  });
+
+  it('coverage says which setting would show more: 1-in-N sampling, and a sampled header cut short of the inner frame', () => {
+    const sampled = run(rework(() => true, 10))[0] as AnalyzedPath;
+    expect(sampled.coverage.some((c) => c.startsWith('sampled 1-in-10') && c.includes('sampling=1')), formatPath(sampled)).toBe(true);
+    // network1's br-phy header cut to 60 bytes: the outer Ethernet/IPv4/GRE headers, and no inner frame
+    const cut = healthy.map((d) => {
+      if (!network1(d)) return d;
+      const samples = d.datagram.samples.map((s) => {
+        if (s.kind !== 'flow') return s;
+        const records = s.records.map((r) => {
+          if (r.kind !== 'sampled_header' || r.packet?.tunnel === null || r.packet === null) return r;
+          const header = r.header.subarray(0, 60);
+          return { ...r, header, headerLength: 60, packet: decodePacket(header, r.headerProtocol) };
+        });
+        return { ...s, records };
+      });
+      return { ...d, datagram: { ...d.datagram, samples } };
+    });
+    const paths = analyzeDatagrams(cut, topologies, { rawSnapshots: raws }).paths;
+    const short = paths.filter((p) => p.coverage.some((c) => c.startsWith('the sampled header (60 of ')));
+    expect(short.length, paths.map(formatPath).join('\n\n')).toBeGreaterThan(0);
+    for (const p of short) expect(p.coverage.find((c) => c.startsWith('the sampled header'))).toMatch(/on network1\/br-phy\) ends inside .*header=128/);
   });
 
   it('sampling 1, network1 silent: each echo request is lost after compute1 br-int', () => {

@@ -583,9 +583,15 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     conflict: conflictReason,
     snapshots: ctx.snapshots ?? [],
   });
+  // a sampled header too short to see the inner frame (the fingerprint then covers less)
+  const cut = group.observations.find((o) => o.truncatedAt !== null || o.fingerprintStatus === 'cut');
+  if (cut !== undefined) {
+    const where = whereOf(cut, ctx);
+    coverage.push(`the sampled header (${cut.headerLength} of ${cut.frameLength} bytes${where === undefined ? '' : ` on ${where.host}/${where.bridge}`}) ends inside ${cut.truncatedAt ?? 'the frame'}: raise the sFlow header size to see the inner frame (ovs-vsctl set sflow <uuid> header=128)`);
+  }
   const start = startOf(group, ctx, doubts);
   if (start === undefined || first === undefined) {
-    doubts.push('no observation of this frame could be placed on a bridge port of the snapshots (agent or sub-agent unknown)');
+    if (doubts.length === 0) doubts.push('no observation of this frame could be placed on a bridge port of the snapshots (agent or sub-agent unknown)');
     return path('incomplete', 0.1, null, [], []);
   }
   const obs = start.obs;
@@ -639,7 +645,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     before.push(...leg.hops);
     if (leg.drop !== null) doubts.push(`iptables predicts ${leg.drop.reason} on ${leg.drop.device} (${leg.drop.rule ?? ''}), yet the frame was seen on ${start.where.bridge}: the snapshot's ruleset is not the one in force, or conntrack state differs`);
     if (leg.doubt !== null) doubts.push(leg.doubt);
-    if (leg.hops.length > 0) coverage.push(`the hybrid-firewall leg on ${start.where.host} (tap → qbr → qvb) is invisible to OVS sFlow: inferred from the topology and iptables`);
+    if (leg.hops.length > 0) coverage.push(`the hybrid-firewall leg on ${start.where.host} (tap → qbr → qvb) is invisible to OVS sFlow: inferred from the topology and iptables; to see it, sample the tap/qbr devices with host sFlow (hsflowd) on ${start.where.host}, and compare iptables counters between two snapshots`);
     const ns = namespaceOf(startTopo, start.inPort);
     if (ns !== undefined) coverage.push(`${start.inPort} lives in namespace ${ns}: ifIndex 0 in samples, found by MAC`);
   }
@@ -650,7 +656,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       const rs = ctx.rulesets.get(end.host);
       let leg = instanceIngress(t, rs, end.portName, frame);
       if (leg.hops.length === 0) leg = namespaceHop(t, rs, end.portName, frame);
-      else coverage.push(`the hybrid-firewall leg on ${end.host} (qvb → qbr → tap) is invisible to OVS sFlow: inferred from the topology and iptables`);
+      else coverage.push(`the hybrid-firewall leg on ${end.host} (qvb → qbr → tap) is invisible to OVS sFlow: inferred from the topology and iptables; to see it, sample the tap/qbr devices with host sFlow (hsflowd) on ${end.host}, and compare iptables counters between two snapshots`);
       after.push(...leg.hops);
       linuxDrop = leg.drop;
       if (leg.doubt !== null) doubts.push(leg.doubt);
@@ -659,8 +665,9 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   if (linuxDrop !== null) drop = dropOfLinux(linuxDrop);
 
   const hops = [...before, ...ovsHops, ...after].map((h, i) => ({ ...h, seq: i + 1 }));
-  if (hops.some((h) => h.kind === 'patch')) coverage.push('patch crossings (br-int ⇄ br-tun) are the same datapath pass: never sampled again');
-  if (hops.some((h) => h.kind === 'tunnel')) coverage.push('the sender\'s underlay bridge does not sample outgoing tunnel frames');
+  if (hops.some((h) => h.kind === 'patch')) coverage.push('patch crossings (br-int ⇄ br-tun) are the same datapath pass: never sampled again (no setting changes that; the ofproto/trace checks confirm those bridges)');
+  if (hops.some((h) => h.kind === 'tunnel')) coverage.push('the sender\'s underlay bridge does not sample outgoing tunnel frames (OVS samples a frame where it enters a bridge): the receiver\'s underlay bridge is the first to see the outer frame');
+  if (samplingRate > 1) coverage.push(`sampled 1-in-${samplingRate}: frames are joined by flow, not one by one; for a per-frame path set sampling=1 on the bridges of this path while reproducing (ovs-vsctl set sflow <uuid> sampling=1)`);
 
   // align observations with hops
   let conflict = false;
