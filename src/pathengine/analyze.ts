@@ -608,9 +608,12 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   let end: Disposition | undefined = longest(outputs.filter((d) => reaches(d, obs, ctx)));
   const target = obs.dstIp ?? obs.arpTargetIp;
   if (end === undefined && isGroupAddress(obs.dstMac) && (target === null || target.endsWith('.255'))) {
-    // a broadcast DHCP request is for the DHCP namespace's port
-    const dhcp = obs.ipProtocol === 17 && obs.dstPort === 67 ? outputs.filter((d) => d.portName !== undefined && (namespaceOf(ctx.world.topology(d.host) ?? EMPTY, d.portName) ?? '').startsWith('qdhcp-')) : [];
-    end = longest(dhcp.length > 0 ? dhcp : outputs);
+    // a broadcast DHCP request is for the DHCP namespace's port: when it reaches none, it is judged
+    // by where it died (a flood that also reached the bridge's LOCAL port is not a delivery)
+    const isDhcp = obs.ipProtocol === 17 && obs.dstPort === 67;
+    const dhcp = isDhcp ? outputs.filter((d) => d.portName !== undefined && (namespaceOf(ctx.world.topology(d.host) ?? EMPTY, d.portName) ?? '').startsWith('qdhcp-')) : [];
+    if (dhcp.length > 0) end = longest(dhcp);
+    else if (!isDhcp || drops.length + missingHost.length === 0) end = longest(outputs);
   }
   let drop: PathDrop | null = null;
   if (end === undefined) {

@@ -195,7 +195,18 @@ describe('path engine on the Neutron lab', () => {
 
   it('analyze: tun-to-vlan-removed: dropped on network1 br-tun by the table-3 default drop; the printed ofproto/trace checks run on the hosts and agree', async () => {
     const traced: { host: string; bridge: string; output: string }[] = [];
+    let dhcp: AnalyzedPath[] = [];
     const paths = await broken('tun-to-vlan-removed', async (found) => {
+      // vm1's broadcast DHCP request floods br-int (LOCAL included) but dies at the same rule: not "delivered"
+      const l = get();
+      const collector = l.collector;
+      if (collector === undefined) throw new Error('lab opened no collector');
+      collector.clear();
+      expect((await dhcpRequest(l.instance('vm1'), 2_000)).acked).toBe(false);
+      await new Promise((r) => setTimeout(r, 1500));
+      const raws = await snapshots();
+      dhcp = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), 'dhcp.pcap', buildTopologies(raws).topologies, { rawSnapshots: raws }).paths
+        .filter((p) => p.flow.srcMac === l.instance('vm1').mac && p.flow.ipProtocol === 17 && p.flow.dstPort === 67);
       // the commands `analyze` prints, run as an operator would, while the break is in place
       const commands = new Map<string, { host: string; command: string }>();
       for (const p of found) for (const c of p.checks) commands.set(`${c.host} ${c.command}`, c);
@@ -207,6 +218,8 @@ describe('path engine on the Neutron lab', () => {
         if (process.env['HOPTRACE_DEBUG'] !== undefined) console.info(command, output);
       }
     });
+    expect(dhcp.length).toBeGreaterThan(0);
+    for (const p of dhcp) expect(p, formatPath(p)).toMatchObject({ verdict: 'dropped', drop: { host: 'network1', bridge: 'br-tun', table: 3 } });
     // the check on the drop point: real OVS drops the frame at table 3 too
     const atDrop = traced.filter((t) => t.host === 'network1' && t.bridge === 'br-tun');
     expect(atDrop.length).toBeGreaterThan(0);

@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import { Command, InvalidArgumentError } from 'commander';
 import { join, resolve } from 'node:path';
+import { collectSnapshot } from '../../src/agent/collect.js';
+import { HttpSink } from '../../src/agent/sinks.js';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { BREAK_SCENARIOS, breakLab, describeBreak, isBreakScenario, repairLab, type BreakScenario } from './break.js';
 import { createNeutronLab, type LabInstance, type NeutronLabLayout } from './neutron-lab.js';
@@ -96,6 +98,24 @@ async function traffic(json: boolean): Promise<void> {
   }
   print(json, lines, lines.map((l) => `${l.ok ? 'ok  ' : 'FAIL'} ${l.from} -> ${l.to.padEnd(15)} ${l.what.padEnd(22)} ${l.result}`).join('\n'));
   if (lines.some((l) => !l.ok) && state.breaks.length === 0) process.exitCode = 1;
+}
+
+/** What `hoptrace agent --collector URL` would send from each host: its snapshot, POSTed to a running service. */
+async function shipSnapshots(url: string, token: string | undefined, json: boolean): Promise<void> {
+  const state = requireState();
+  const lab = attachLab(state);
+  const sink = new HttpSink({ url, ...(token === undefined ? {} : { token }) });
+  const results = [];
+  for (const host of state.layout.hosts) {
+    const source = sosSource(lab, host.label);
+    const own = new Set(source.namespaces);
+    const snap = await collectSnapshot({ host: host.label, netns: host.netns, ovsRundir: host.dir, namespaceFilter: (ns) => own.has(ns) });
+    const shipped = await sink.ship(snap);
+    results.push({ host: host.label, takenAt: snap.takenAt, delivered: shipped.delivered });
+  }
+  await sink.close();
+  print(json, results, results.map((r) => `${r.host}: snapshot of ${r.takenAt} ${r.delivered ? `sent to ${sink.url}` : `NOT delivered to ${sink.url} (is hoptrace serve running there? see its log)`}`).join('\n'));
+  if (results.some((r) => !r.delivered)) process.exitCode = 1;
 }
 
 async function snapshot(out: string, json: boolean): Promise<void> {
@@ -195,11 +215,17 @@ program
   .action((o: { json?: boolean }) => traffic(o.json === true));
 program
   .command('snapshot')
-  .description('write a sosreport-layout tree per host')
-  .requiredOption('--out <dir>', 'output directory (one subdirectory per host)')
+  .description('write a sosreport-layout tree per host (--out), or send each host\'s snapshot to a running hoptrace serve (--collector), as agents do')
+  .option('--out <dir>', 'output directory (one subdirectory per host)')
+  .option('--collector <url>', 'hoptrace serve\'s HTTP address (POST /v1/snapshots), e.g. http://127.0.0.1:8080')
+  .option('--token <token>', 'bearer token (http.snapshotTokens; not needed when the service listens on loopback)')
   .option('--json', 'print JSON')
-  .addHelpText('after', '\nExample:\n  npm run lab snapshot -- --out /tmp/sos')
-  .action((o: { out: string; json?: boolean }) => snapshot(o.out, o.json === true));
+  .addHelpText('after', '\nExamples:\n  npm run lab snapshot -- --out /tmp/sos\n  npm run lab snapshot -- --collector http://127.0.0.1:8080')
+  .action(async (o: { out?: string; collector?: string; token?: string; json?: boolean }) => {
+    if ((o.out === undefined) === (o.collector === undefined)) throw new CliError('give --out DIR or --collector URL');
+    if (o.collector !== undefined) await shipSnapshots(o.collector, o.token, o.json === true);
+    else await snapshot(o.out ?? '', o.json === true);
+  });
 program
   .command('break [scenario]')
   .description(`break the lab on purpose (${BREAK_SCENARIOS.join(', ')}); without a scenario, list them`)
