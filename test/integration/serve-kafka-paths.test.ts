@@ -17,20 +17,13 @@ import { startService, type RunningService } from '../../src/service/service.js'
 import { importSnapshots } from '../../src/snapshot/import.js';
 import { kafkaUnavailable, startKafka, type KafkaService } from '../support/kafka.js';
 import { needService } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'lab-capture');
 const TOKEN = 'kafka-paths-token-0123456789';
 const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as { datagrams: number; pings: { fromIp: string; phase: string; transmitted: number }[] };
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const SLOW = 90_000; // consumer groups join the mock broker in seconds
 
 describe('hoptrace serve on the Kafka bus: decode and path stages as two consumer groups', () => {
   let kafka: KafkaService | undefined;
@@ -75,7 +68,7 @@ describe('hoptrace serve on the Kafka bus: decode and path stages as two consume
     const health = async (): Promise<{ paths: { hosts: number; datagrams: number; paths: number; stored: number } | null }> =>
       (await (await fetch(`http://127.0.0.1:${service?.httpPort ?? 0}/health`)).json()) as { paths: { hosts: number; datagrams: number; paths: number; stored: number } | null };
     // the snapshots went through Kafka to the snapshot stage, which handed them to the path stage
-    await waitFor('both hosts\' snapshots at the path stage', async () => ((await health()).paths?.hosts === 2 ? true : undefined));
+    await waitFor('both hosts\' snapshots at the path stage', async () => ((await health()).paths?.hosts === 2 ? true : undefined), SLOW);
 
     const sent = await replay([join(FIXTURE, 'sflow.pcap')], { target: `127.0.0.1:${service.udpPort}`, rate: 400, loop: 1 });
     expect(sent.sent).toBe(scenario.datagrams);
@@ -85,7 +78,7 @@ describe('hoptrace serve on the Kafka bus: decode and path stages as two consume
       return store.query<{ path_id: string; verdict: string; drop_host: string; drop_bridge: string; drop_table: string; src_ip: string; icmp_type: number | null }>(
         'SELECT path_id, verdict, drop_host, drop_bridge, drop_table, src_ip, icmp_type FROM paths FINAL',
       );
-    });
+    }, SLOW);
     const requests = rows.filter((r) => r.src_ip === '203.0.113.11' && r.icmp_type === 8);
     expect(requests).toHaveLength(scenario.pings.filter((p) => p.fromIp === '203.0.113.11').reduce((n, p) => n + p.transmitted, 0));
     for (const r of requests) expect(r, r.path_id).toMatchObject({ verdict: 'dropped', drop_host: 'network1', drop_bridge: 'br-tun', drop_table: '3' });
@@ -93,7 +86,7 @@ describe('hoptrace serve on the Kafka bus: decode and path stages as two consume
     await waitFor('the decode stage\'s rows', async () => {
       const stored = await store.query<{ n: string }>('SELECT count() AS n FROM sflow_datagrams');
       return Number(stored[0]?.n) >= scenario.datagrams ? true : undefined;
-    });
+    }, SLOW);
     const stored = await store.query<{ n: string }>('SELECT count() AS n FROM sflow_datagrams FINAL');
     expect(Number(stored[0]?.n)).toBe(scenario.datagrams);
   }, 240_000);

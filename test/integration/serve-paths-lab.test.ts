@@ -19,6 +19,7 @@ import { sosSource } from '../lab/sos-tree.js';
 import { ping } from '../lab/traffic.js';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const unavailable = await probeOvsLab();
 const HOSTS: HostLabel[] = ['compute1', 'network1'];
@@ -30,16 +31,6 @@ async function freeUdpPort(): Promise<number> {
   const { port } = s.address();
   await new Promise<void>((resolve) => s.close(() => resolve()));
   return port;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 interface PathRow {

@@ -16,19 +16,10 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/log.js';
 import { startService, type RunningService } from '../../src/service/service.js';
 import { importSnapshots } from '../../src/snapshot/import.js';
+import { waitFor } from '../support/wait.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'lab-capture');
 const TOKEN = 'paths-token-0123456789abcdef';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 interface PathRow {
   path_id: string;

@@ -12,19 +12,10 @@ import { createLogger } from '../../src/observability/log.js';
 import { startService, type RunningService } from '../../src/service/service.js';
 import { addBridge, addPatchPair, addPort, createLab, probeOvsLab, type Lab, type OvsHost } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const unavailable = await probeOvsLab();
 const TOKEN = 'lab-token-0123456789abcdef';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('hoptrace serve takes host snapshots on POST /v1/snapshots', () => {
   let dir = '';

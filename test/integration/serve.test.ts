@@ -10,19 +10,10 @@ import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/log.js';
 import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
 import { startService, type RunningService } from '../../src/service/service.js';
+import { waitFor } from '../support/wait.js';
 
 const CORPUS = new URL('../../../shared/testdata/corpus/ovs-sflow-10k.pcap', import.meta.url);
 const DATAGRAMS = 2000; // the first 2000 of the corpus: enough for every code path, quick to store
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe.each(['dgram', 'native'] as const)('hoptrace serve (embedded: memory bus + chDB), %s receiver', (receiver) => {
   let dir: string;
