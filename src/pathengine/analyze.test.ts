@@ -7,7 +7,7 @@ import { importSnapshots } from '../snapshot/import.js';
 import type { Datagram, FlowSample } from '../sflow/types.js';
 import { buildTopologies } from '../topology/build.js';
 import type { HostTopology } from '../topology/model.js';
-import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
+import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, PathAnalyzer, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
 import { decodePacket } from '../sflow/packet.js';
 import { toObservation, type Observation } from './observation.js';
 
@@ -214,3 +214,26 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
     expect(p.doubts.some((d) => d.includes('too few samples')), formatPath(p)).toBe(true);
   });
 });
+
+describe('PathAnalyzer: snapshot versions over time', () => {
+  it('judges by the versions in force, keeps its built worlds until a version is added or really forgotten', async () => {
+    const sets = ['healthy', 'broken', 'repaired'];
+    const imported = await importSnapshots(sets.flatMap((set) => readdirSync(join(FIXTURE, 'snapshots', set)).map((d) => join(FIXTURE, 'snapshots', set, d))));
+    const byTime = [...imported.snapshots].sort((a, b) => Date.parse(a.takenAt) - Date.parse(b.takenAt));
+    const first = byTime.slice(0, 2); // the healthy set
+    const analyzer = new PathAnalyzer(buildTopologies(first).topologies, first);
+    const t = Date.parse(byTime[5]?.takenAt ?? '') + 1000;
+    const a = analyzer.contextAt(t);
+    expect(analyzer.contextAt(t)).toBe(a);
+    analyzer.forgetBefore(Date.parse(byTime[0]?.takenAt ?? '') - 60_000); // nothing that old
+    expect(analyzer.contextAt(t)).toBe(a);
+    for (const raw of byTime.slice(2)) analyzer.addSnapshot(buildTopologies([raw]).topologies[0] as HostTopology, raw);
+    const b = analyzer.contextAt(t);
+    expect(b).not.toBe(a);
+    expect(b.snapshots?.map((v) => v.takenAt).sort()).toEqual(byTime.slice(4).map((r) => r.takenAt).sort());
+    analyzer.forgetBefore(t); // only the repaired set stays in force
+    expect(analyzer.resolver.versions().map((h) => h.topologies.length)).toEqual([1, 1]);
+    expect(analyzer.contextAt(t)).not.toBe(b);
+  });
+});
+

@@ -143,7 +143,10 @@ export class PathAnalyzer {
 
   /** Forgets snapshots superseded before `timeMs` (the service calls this as the watermark moves). */
   forgetBefore(timeMs: number): void {
+    const count = (): number => this.resolver.versions().reduce((n, h) => n + h.topologies.length, 0);
+    const before = count();
     this.resolver.forgetBefore(timeMs);
+    if (count() === before) return; // nothing forgotten: the cached worlds still hold
     const kept = new Set<string>();
     for (const h of this.resolver.versions()) for (const t of h.topologies) kept.add(snapshotKey(t.host, t.takenAt));
     for (const key of this.#rulesets.keys()) if (!kept.has(key)) this.#rulesets.delete(key);
