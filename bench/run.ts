@@ -5,9 +5,11 @@
 //   npm run bench -- [--only decode,ingest,store,fuzz,correlate,analyze,paths,bus] [--quick] [--out FILE]
 //
 // Needs tshark and sfacctd (Debian: tshark, pmacct) and a C compiler. Traffic goes to 127.0.0.1
-// only; every load loop is bounded in datagrams and seconds. About 8 minutes on 2 cores (--quick:
-// fewer steps and rows, about 4). The fuzz case runs `npm run fuzz` for 60 s (15 s with --quick)
-// with a fixed seed and puts its totals in the report.
+// only; every load loop is bounded in datagrams and seconds. About 8 minutes on 2 cores for
+// decode..fuzz (--quick: fewer steps and rows, about 4); correlate and analyze add about 2-3 minutes
+// each, paths about 5 (1 M samples through the path stage into chDB; --quick a quarter), bus a few
+// seconds. The fuzz case runs `npm run fuzz` for 60 s (15 s with --quick) with a fixed seed and
+// puts its totals in the report.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
