@@ -76,6 +76,8 @@ export interface PathStageStatus {
   watermark: string | null;
   lastPathAt: string | null;
   lastError: string | null;
+  /** Groups whose analysis threw (a bug: logged, skipped). */
+  analysisErrors: number;
 }
 
 const GROUP_OUTCOMES = ['late', 'overflow', 'duplicate', 'unkeyed'] as const;
@@ -101,9 +103,13 @@ export class PathStage {
   /** Event time of the last forgetBefore. */
   #forgotAt = Number.NEGATIVE_INFINITY;
   #flushing: Promise<void> = Promise.resolve();
+  #ticking = false;
+  /** The write in flight (one at a time: each removes exactly what it wrote from the outbox). */
+  #writing: Promise<void> | undefined;
+  #inFlight = new Set<PathRows>();
   readonly #status: PathStageStatus = {
     datagrams: 0, undecodable: 0, observations: 0, paths: 0, byVerdict: { delivered: 0, dropped: 0, lost: 0, incomplete: 0 }, stored: 0, notStored: 0,
-    pending: 0, outbox: 0, openGroups: 0, hosts: 0, watermark: null, lastPathAt: null, lastError: null,
+    pending: 0, outbox: 0, openGroups: 0, hosts: 0, watermark: null, lastPathAt: null, lastError: null, analysisErrors: 0,
   };
 
   constructor(options: PathStageOptions) {
@@ -135,7 +141,11 @@ export class PathStage {
       lingerMs: this.#o.lingerMs,
     });
     this.#timer = setInterval(() => {
-      this.#flushing = this.#flushing.then(() => this.tick()).catch((error: unknown) => this.#fail(error));
+      if (this.#ticking) return; // the previous tick still waits for the store
+      this.#ticking = true;
+      this.#flushing = this.tick().catch((error: unknown) => this.#fail(error)).finally(() => {
+        this.#ticking = false;
+      });
     }, this.#o.tickMs);
     this.#timer.unref();
   }
@@ -147,8 +157,18 @@ export class PathStage {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#flushing;
+    await this.#writing;
     this.#closeAll();
-    await this.#write().catch((error: unknown) => this.#fail(error));
+    for (let left = this.#outbox.length; left > 0; left = this.#outbox.length) {
+      await this.#write();
+      if (this.#outbox.length >= left) break; // the store refuses: what is left is counted as not stored
+    }
+    if (this.#outbox.length > 0) {
+      this.#status.notStored += this.#outbox.length;
+      this.#o.metrics.pathsLost.inc(this.#outbox.length);
+      this.#o.log.error({ paths: this.#outbox.length, err: this.#status.lastError }, 'stopping with paths the store did not take');
+      this.#outbox = [];
+    }
   }
 
   /** A host snapshot (from the snapshot stage). */
@@ -196,7 +216,9 @@ export class PathStage {
     }
     this.#analyzeClosed(this.#correlator.takeClosed());
     this.#countObservations();
-    await this.#write();
+    // the bus batch is released now: a slow store must not hold the raw topic (the decode stage
+    // shares it); the outbox is written in the background, one write at a time
+    void this.#write();
   }
 
   /** Writes due paths; after an idle spell closes everything and starts a fresh correlator. */
@@ -228,6 +250,7 @@ export class PathStage {
         path = this.#analyzer.analyze(g);
       } catch (error) {
         // A bug in the analysis of one group must not stop the stage.
+        this.#status.analysisErrors++;
         const { log } = this.#throttle.admit('analyze', this.#clock());
         if (log) this.#o.log.error({ err: error, firstSeen: new Date(g.firstSeen).toISOString(), observations: g.observations.length }, 'path analysis failed for one group; skipped');
         continue;
@@ -257,18 +280,19 @@ export class PathStage {
     this.#recent = [...this.#recent, ...settled].filter((p) => Date.parse(p.firstSeen) >= keepFrom);
     const now = this.#clock();
     for (const p of settled) {
-      const snapshots = this.#analyzer.resolver.inForceAt(Date.parse(p.firstSeen)).map((t) => t.snapshotId);
-      this.#outbox.push(pathRows(p, snapshots, now));
+      this.#outbox.push(pathRows(p, [], now));
       this.#status.paths++;
       this.#status.byVerdict[p.verdict]++;
       this.#o.metrics.pathsAnalyzed.inc({ verdict: p.verdict });
     }
     this.#status.lastPathAt = new Date(now).toISOString();
     if (this.#outbox.length > o.maxOutbox) {
-      const over = this.#outbox.length - o.maxOutbox;
-      this.#outbox.splice(0, over);
-      this.#status.notStored += over;
-      this.#o.metrics.pathsLost.inc(over);
+      // give up on the oldest, except those a write in flight is storing
+      let over = this.#outbox.length - o.maxOutbox;
+      const given = over;
+      this.#outbox = this.#outbox.filter((r) => over <= 0 || this.#inFlight.has(r) || (over--, false));
+      this.#status.notStored += given - over;
+      this.#o.metrics.pathsLost.inc(given - over);
     }
     // forgetting rebuilds the analyzer's cached worlds: once a minute of event time is enough
     if (Number.isFinite(watermark) && watermark - this.#forgotAt >= 60_000) {
@@ -277,9 +301,19 @@ export class PathStage {
     }
   }
 
+  /** Writes the outbox; waits for a write already in flight instead of starting a second one. */
   async #write(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
     if (this.#outbox.length === 0) return;
-    const batch = this.#outbox.slice();
+    this.#writing = this.#writeOnce().finally(() => {
+      this.#writing = undefined;
+    });
+    await this.#writing;
+  }
+
+  async #writeOnce(): Promise<void> {
+    const batch = this.#outbox.slice(0, 10_000);
+    this.#inFlight = new Set(batch);
     const paths: Row[] = [];
     const hops: Row[] = [];
     for (const r of batch) {
@@ -294,10 +328,13 @@ export class PathStage {
     } catch (error) {
       // Kept in the outbox and retried at the next tick (a StoreError, or a bug in a row: logged
       // either way; throwing would hand the bus batch over again and add its observations twice).
+      this.#inFlight = new Set();
       this.#fail(error);
       return;
     }
-    this.#outbox.splice(0, batch.length);
+    const written = this.#inFlight;
+    this.#inFlight = new Set();
+    this.#outbox = this.#outbox.filter((r) => !written.has(r));
     this.#status.stored += batch.length;
     this.#o.metrics.rowsInserted.inc({ table: 'paths' }, paths.length);
     this.#o.metrics.rowsInserted.inc({ table: 'path_hops' }, hops.length);
