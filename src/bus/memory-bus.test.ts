@@ -76,8 +76,8 @@ describe('MemoryBus', () => {
       for (const m of batch) slow.push(m.value[0] as number);
     }, { group: 'slow', maxBatch: 4, lingerMs: 1 });
     for (let i = 0; i < 8; i++) expect(bus.tryPublish(TOPICS.SFLOW_RAW, message(i))).toBe(true);
-    // the fast group took everything, the slow one nothing: no room until the slow one moves
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // the fast group takes everything, the slow one nothing: no room until the slow one moves
+    for (let i = 0; fast.length < 8 && i < 500; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(fast).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(bus.tryPublish(TOPICS.SFLOW_RAW, message(8))).toBe(false);
     expect(bus.depth(TOPICS.SFLOW_RAW)).toBe(8);

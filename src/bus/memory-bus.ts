@@ -13,8 +13,6 @@ const RETRY_BACKOFF_MS = [100, 250, 500, 1000, 2000, 5000] as const;
  */
 class Ring {
   readonly #items: (BusMessage | undefined)[];
-  /** performance.now() when each message arrived (for a group's linger). */
-  readonly #times: Float64Array;
   /** Absolute number of the oldest message held. */
   #base = 0;
   #size = 0;
@@ -22,17 +20,14 @@ class Ring {
   constructor(capacity: number) {
     this.capacity = capacity;
     this.#items = new Array<BusMessage | undefined>(capacity);
-    this.#times = new Float64Array(capacity);
   }
   get size(): number { return this.#size; }
   get base(): number { return this.#base; }
   /** Absolute number the next message will get. */
   get end(): number { return this.#base + this.#size; }
-  push(message: BusMessage, now: number): boolean {
+  push(message: BusMessage): boolean {
     if (this.#size === this.capacity) return false;
-    const slot = (this.#base + this.#size) % this.capacity;
-    this.#items[slot] = message;
-    this.#times[slot] = now;
+    this.#items[(this.#base + this.#size) % this.capacity] = message;
     this.#size++;
     return true;
   }
@@ -42,9 +37,6 @@ class Ring {
     const out = new Array<BusMessage>(count);
     for (let i = 0; i < count; i++) out[i] = this.#items[(from + i) % this.capacity] as BusMessage;
     return out;
-  }
-  arrivedAt(at: number): number {
-    return this.#times[at % this.capacity] ?? 0;
   }
   /** Releases every message before absolute number `to`. */
   dropTo(to: number): void {
@@ -59,6 +51,12 @@ class Ring {
 interface GroupCursor {
   /** Absolute number of the next message this group reads. */
   next: number;
+  /**
+   * When the oldest message this group has not read arrived (for linger): set when a message
+   * arrives for a group that had read everything, and after each batch. The clock is read only
+   * then, not per message (performance.now() costs more than the rest of tryPublish).
+   */
+  oldestAt: number;
 }
 
 interface TopicState {
@@ -103,7 +101,15 @@ export class MemoryBus implements Bus {
   tryPublish(topic: Topic, message: BusMessage): boolean {
     if (this.#closed) return false;
     const state = this.#topic(topic);
-    if (!state.ring.push(message, performance.now())) return false;
+    const ring = state.ring;
+    const end = ring.end;
+    if (!ring.push(message)) return false;
+    let now = -1;
+    for (const g of state.groups.values()) {
+      if (g.next !== end) continue;
+      if (now < 0) now = performance.now();
+      g.oldestAt = now;
+    }
     if (state.dataWaiters.length > 0) wake(state.dataWaiters);
     return true;
   }
@@ -128,7 +134,7 @@ export class MemoryBus implements Bus {
     if (state.groups.has(options.group)) {
       throw new BusError('publish-failed', `topic ${topic} already has a consumer of group ${options.group} in this process`, topic);
     }
-    const cursor: GroupCursor = { next: state.ring.base };
+    const cursor: GroupCursor = { next: state.ring.base, oldestAt: performance.now() };
     state.groups.set(options.group, cursor);
     const consumer = new MemoryConsumer(state, cursor, handler, options, () => {
       state.groups.delete(options.group);
@@ -186,17 +192,18 @@ class MemoryConsumer implements Consumer {
         await this.#waitForData(undefined);
         continue;
       }
-      const age = performance.now() - ring.arrivedAt(cursor.next);
+      const age = performance.now() - cursor.oldestAt;
       if (pending < this.#options.maxBatch && age < this.#options.lingerMs && !this.#draining) {
         await this.#waitForData(this.#options.lingerMs - age);
         // Woken by new data or the linger deadline: loop re-checks both.
-        if (ring.end - cursor.next < this.#options.maxBatch && performance.now() - ring.arrivedAt(cursor.next) < this.#options.lingerMs && !this.#draining) continue;
+        if (ring.end - cursor.next < this.#options.maxBatch && performance.now() - cursor.oldestAt < this.#options.lingerMs && !this.#draining) continue;
       }
       const batch = ring.peek(cursor.next, this.#options.maxBatch);
       try {
         await this.#handler(batch);
         failures = 0;
         cursor.next += batch.length;
+        cursor.oldestAt = performance.now();
         release(this.#state);
       } catch {
         // The handler reports its own failures; the batch stays queued and is handed over again.
