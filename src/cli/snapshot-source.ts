@@ -82,12 +82,17 @@ async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<
     params['from'] = new Date(source.between.fromMs).toISOString();
     params['to'] = new Date(source.between.toMs).toISOString();
     const hosts = source.hosts === undefined ? '' : " AND has(splitByChar(',', {hosts:String}), host)";
+    // (and each host's first one after the start: snapshots are often taken after the capture)
     sql = `SELECT body FROM host_snapshots FINAL
       WHERE ((host, taken_at) IN (SELECT host, max(taken_at) FROM host_snapshots WHERE taken_at <= parseDateTime64BestEffort({from:String}, 3, 'UTC')${hosts} GROUP BY host)
+         OR (host, taken_at) IN (SELECT host, min(taken_at) FROM host_snapshots WHERE taken_at > parseDateTime64BestEffort({from:String}, 3, 'UTC')${hosts} GROUP BY host)
          OR taken_at BETWEEN parseDateTime64BestEffort({from:String}, 3, 'UTC') AND parseDateTime64BestEffort({to:String}, 3, 'UTC'))${hosts}
       ORDER BY host, taken_at`;
   }
   const text = await runOn(config, sql, 'JSONEachRow', params);
+  if (source.at === undefined && source.between !== undefined) {
+    return inForceBetween(text.split('\n').filter((line) => line !== '').map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot), source.between);
+  }
   return text
     .split('\n')
     .filter((line) => line !== '')

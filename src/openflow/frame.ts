@@ -56,9 +56,23 @@ const ETH_IP = 0x0800;
 const ETH_IPV6 = 0x86dd;
 const ETH_ARP = 0x0806;
 
+// The same few addresses come back frame after frame (a cloud has few ports): parsed once each.
+// Bounded: a cache is cleared when it holds this many.
+const ADDRESS_CACHE_MAX = 65_536;
+const addressCaches = new Map<(t: string) => bigint | undefined, Map<string, bigint>>();
+
 function address(field: string, text: string, parse: (t: string) => bigint | undefined): bigint {
+  let cache = addressCaches.get(parse);
+  if (cache === undefined) {
+    cache = new Map();
+    addressCaches.set(parse, cache);
+  }
+  const known = cache.get(text);
+  if (known !== undefined) return known;
   const v = parse(text);
   if (v === undefined) throw new FrameSpecError(field, `cannot read '${text}'`);
+  if (cache.size >= ADDRESS_CACHE_MAX) cache.clear();
+  cache.set(text, v);
   return v;
 }
 

@@ -128,6 +128,8 @@ export class PathAnalyzer {
   /** snapshot id → its iptables rulesets (per table). */
   readonly #rulesets = new Map<string, Map<string, IptablesRuleset>>();
   readonly #worlds = new Map<string, Context>();
+  /** The last context and the time span over which the same versions are in force. */
+  #last: { from: number; to: number; ctx: Context } | undefined;
 
   constructor(topologies: readonly HostTopology[] = [], rawSnapshots: readonly RawSnapshot[] = []) {
     this.resolver = new TopologyResolver(topologies);
@@ -139,6 +141,7 @@ export class PathAnalyzer {
     this.resolver.add(topology);
     if (raw !== undefined) this.#rulesets.set(snapshotKey(raw.host, raw.takenAt), rulesetsFromOutputs(raw.outputs));
     this.#worlds.clear();
+    this.#last = undefined;
   }
 
   /** Forgets snapshots superseded before `timeMs` (the service calls this as the watermark moves). */
@@ -151,6 +154,7 @@ export class PathAnalyzer {
     for (const h of this.resolver.versions()) for (const t of h.topologies) kept.add(snapshotKey(t.host, t.takenAt));
     for (const key of this.#rulesets.keys()) if (!kept.has(key)) this.#rulesets.delete(key);
     this.#worlds.clear();
+    this.#last = undefined;
   }
 
   /** Hosts with at least one snapshot. */
@@ -209,6 +213,27 @@ export class PathAnalyzer {
 
   /** The world, resolver and rulesets of the snapshots in force at a time. */
   contextAt(timeMs: number): Context {
+    // groups come in time order: the last context holds until a host's next version
+    const last = this.#last;
+    if (last !== undefined && timeMs >= last.from && timeMs < last.to) return last.ctx;
+    const ctx = this.#contextAt(timeMs);
+    let from = Number.NEGATIVE_INFINITY;
+    let to = Number.POSITIVE_INFINITY;
+    for (const h of this.resolver.versions()) {
+      for (let i = 0; i < h.topologies.length; i++) {
+        const at = Date.parse(h.topologies[i]?.takenAt ?? '');
+        if (at <= timeMs) from = i === 0 ? from : Math.max(from, at);
+        else {
+          to = Math.min(to, at);
+          break;
+        }
+      }
+    }
+    this.#last = { from, to, ctx };
+    return ctx;
+  }
+
+  #contextAt(timeMs: number): Context {
     const inForce = this.resolver.inForceAt(timeMs);
     const key = inForce.map((t) => snapshotKey(t.host, t.takenAt)).join('|');
     const cached = this.#worlds.get(key);

@@ -2,12 +2,14 @@
 // through the built `hoptrace analyze` as a user runs it: what its README promises holds. No lab
 // needed: the capture and the sosreport trees are files.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
 import type { CaptureScenario, PingRecord } from '../lab/capture-fixture.js';
+import { buildPcap } from '../support/ovs-lab.js';
 
 const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../fixtures/lab-capture/', import.meta.url));
@@ -200,6 +202,30 @@ describe('shipped lab capture (test/fixtures/lab-capture)', () => {
       expectDelivered(rows, 'repaired', 'repaired');
       expectDroppedByRule(rows, 'broken');
       expect(summary.conflicts).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('snapshots from the store taken after the capture (capture first, sosreports later): the first one of each host judges it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoptrace-analyze-later-'));
+    try {
+      const data = join(dir, 'data');
+      await run(['import', ...treesOf(['repaired']), '--store', '--data', data]);
+      // the healthy phase only: a capture that ends before any stored snapshot was taken
+      const healthy = [...readUdpPayloads(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap')].filter((p) => p.timestampMs < scenario.brokenAtMs);
+      const pcap = join(dir, 'healthy.pcap');
+      writeFileSync(pcap, buildPcap(healthy.map((p) => ({ receivedAt: p.timestampMs, source: { address: p.srcIp, port: p.srcPort }, destination: { address: '127.0.0.1', port: 6343 }, payload: Buffer.from(p.payload) }))));
+      const { stdout } = await run(['analyze', '--pcap', pcap, '--data', data, '--json']);
+      const lines = stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown);
+      const summary = (lines.pop() as Summary).summary;
+      expect(summary.snapshots.map((v) => v.takenAt).sort()).toEqual(versionsOf('repaired').map((v) => v.takenAt).sort());
+      const rows = lines as PathRow[];
+      for (const t of targets('healthy')) {
+        const mine = requests(rows, 'healthy', t.toIp);
+        expect(mine).toHaveLength(t.transmitted);
+        for (const p of mine) expect(p.verdict, show(p)).toBe('delivered');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
