@@ -17,6 +17,12 @@ export interface BusMessage {
 export interface ConsumeOptions {
   /** Consumer group: each group sees every message once. */
   group: string;
+  /**
+   * Where a group with no committed offset starts: the oldest message kept (default) or new ones
+   * only (the path stage: replaying days of retention would judge old traffic by today's snapshots).
+   * The in-process bus keeps nothing older than its queue, so only Kafka tells the difference.
+   */
+  fromBeginning?: boolean;
   /** Hand the handler at most this many messages at once. */
   maxBatch: number;
   /** Wait at most this long for a batch to fill before handing over what there is. */

@@ -521,7 +521,7 @@ class KafkaTopicConsumer implements Consumer {
     for (let failures = 0; !signal.aborted; failures++) {
       try {
         await this.#consumer.connect();
-        await this.#consumer.subscribe({ topics: [this.#setup.name], fromBeginning: true });
+        await this.#consumer.subscribe({ topics: [this.#setup.name], fromBeginning: this.#setup.options.fromBeginning ?? true });
         await this.#consumer.run({
           eachBatchAutoResolve: false,
           autoCommit: true,

@@ -47,6 +47,8 @@ const TUNNEL_TYPES: ReadonlySet<string> = new Set(['gre', 'vxlan', 'geneve', 'gr
 /** Sample clues remembered (agent, ifIndex or tunnel endpoints): few per host; cleared when full. */
 const CLUE_CACHE_MAX = 65_536;
 
+const UNKNOWN_AGENTS_MAX = 1000;
+
 export class TopologyResolver implements Resolver {
   readonly #hosts = new Map<string, HostVersions>();
   /** agent address → host */
@@ -141,6 +143,12 @@ export class TopologyResolver implements Resolver {
    * sub-agent → datapath from its flow and discard samples while no counter sample named it.
    */
   learn(datagram: Datagram): void {
+    // only for agents the snapshots know: the agent address is whatever a datagram says, and a
+    // sender spraying addresses must not grow these maps
+    if (!this.#agents.has(datagram.agent)) {
+      this.#noteUnknown(datagram.agent);
+      return;
+    }
     const key = `${datagram.agent}/${datagram.subAgentId}`;
     for (const sample of datagram.samples) {
       if (sample.kind === 'flow' || sample.kind === 'discard') {
@@ -220,10 +228,15 @@ export class TopologyResolver implements Resolver {
     return undefined;
   }
 
+  /** Agents with no snapshot, for the summary: at most UNKNOWN_AGENTS_MAX kept. */
+  #noteUnknown(agent: string): void {
+    if (this.#unknownAgents.size < UNKNOWN_AGENTS_MAX) this.#unknownAgents.add(agent);
+  }
+
   /** The host an agent address belongs to. */
   hostOf(agent: string): string | undefined {
     const host = this.#agents.get(agent);
-    if (host === undefined) this.#unknownAgents.add(agent);
+    if (host === undefined) this.#noteUnknown(agent);
     return host;
   }
 

@@ -137,6 +137,7 @@ export class PathStage {
     await this.#loadFromStore();
     this.#consumer = this.#o.bus.consume(TOPICS.SFLOW_RAW, (batch) => this.handle(batch), {
       group: 'hoptrace-paths',
+      fromBeginning: false,
       maxBatch: this.#o.maxBatch,
       lingerMs: this.#o.lingerMs,
     });
