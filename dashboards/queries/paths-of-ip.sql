@@ -24,6 +24,10 @@ LEFT JOIN (
   SELECT path_id, arrayStringConcat(arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((seq, concat(host, ':', device, if(observed, '*', '')))))), ' > ') AS route
   FROM path_hops FINAL
   WHERE first_seen BETWEEN parseDateTime64BestEffort({t1:String}, 3, 'UTC') AND parseDateTime64BestEffort({t2:String}, 3, 'UTC')
+    AND path_id IN (
+      SELECT path_id FROM paths
+      WHERE (src_ip = {ip:String} OR dst_ip = {ip:String})
+        AND first_seen BETWEEN parseDateTime64BestEffort({t1:String}, 3, 'UTC') AND parseDateTime64BestEffort({t2:String}, 3, 'UTC'))
   GROUP BY path_id
 ) AS h ON h.path_id = p.path_id
 ORDER BY p.first_seen DESC

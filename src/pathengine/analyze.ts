@@ -609,7 +609,8 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     coverage,
     answered: null,
     conflict: conflictReason,
-    snapshots: ctx.snapshots ?? [],
+    // the versions of the hosts this path crosses (not every host's: a path row stays small)
+    snapshots: (ctx.snapshots ?? []).filter((v) => hops.some((h) => h.host === v.host) || drop?.host === v.host),
   });
   // a sampled header too short to see the inner frame (the fingerprint then covers less)
   const cut = group.observations.find((o) => o.truncatedAt !== null || o.fingerprintStatus === 'cut');
@@ -640,8 +641,11 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     // by where it died (a flood that also reached the bridge's LOCAL port is not a delivery)
     const isDhcp = obs.ipProtocol === 17 && obs.dstPort === 67;
     const dhcp = isDhcp ? outputs.filter((d) => d.portName !== undefined && (namespaceOf(ctx.world.topology(d.host) ?? EMPTY, d.portName) ?? '').startsWith('qdhcp-')) : [];
+    // ...when the snapshots hold a Neutron DHCP server at all (not with a provider network's own DHCP
+    // server or relay, or a subnet without DHCP: then a flood copy dying somewhere says nothing)
+    const neutronDhcp = isDhcp && ctx.world.hosts().some((h) => (ctx.world.topology(h)?.devices ?? []).some((d) => d.namespace.startsWith('qdhcp-')));
     if (dhcp.length > 0) end = longest(dhcp);
-    else if (!isDhcp || drops.length + missingHost.length === 0) end = longest(outputs);
+    else if (!neutronDhcp || drops.length + missingHost.length === 0) end = longest(outputs);
   }
   let drop: PathDrop | null = null;
   if (end === undefined) {
@@ -848,7 +852,7 @@ export function formatPath(p: AnalyzedPath): string {
   }
   if (p.conflict !== null && p.conflict !== undefined) out.push(`  CONFLICT: ${p.conflict}`);
   if (p.snapshots !== undefined && p.snapshots.length > 0) out.push(`  snapshots: ${p.snapshots.map((v) => `${v.host} ${v.takenAt}`).join(', ')}`);
-  if (p.answered === false) out.push(`  no answer seen: ${p.verdict === 'delivered' ? 'delivered, yet nothing came back (the service or the instance\'s own firewall?)' : 'the request itself did not arrive'}`);
+  if (p.answered === false) out.push(`  no answer seen: ${p.verdict === 'delivered' ? 'delivered, yet nothing came back (the service or the instance\'s own firewall?)' : p.verdict === 'incomplete' ? 'whether the request arrived is unknown (the snapshots do not cover its path)' : 'the request itself did not arrive'}`);
   for (const d of p.doubts) out.push(`  doubt: ${d}`);
   for (const c of p.checks) out.push(`  check on ${c.host}: ${c.command}`);
   for (const c of p.coverage) out.push(`  coverage: ${c}`);

@@ -1,8 +1,11 @@
 // The path tables: what the service's path stage concludes from the stream (src/pipeline/path-stage.ts),
 // one row per path (frame or flow, verdict, drop point, evidence) and one row per hop. Keyed by the
 // path's first observation time and its id (`fingerprint@firstSeen` / `flowHash@firstSeen`, the
-// same id whenever the same observations are analysed again): ReplacingMergeTree keeps the latest
-// analysis of a path (computed_at) once merged, or at once with FINAL.
+// same id whenever the same observations are analysed again): ReplacingMergeTree keeps, once merged
+// or at once with FINAL, the analysis with the most observations, the latest among equals
+// (`version` = observations << 32 | computed_at in seconds: a partial re-analysis after a Kafka
+// rebalance does not replace a fuller one). A shorter re-analysis can leave hops past its end:
+// read hops with seq <= paths.hops.
 //
 // Ids 0200-0299 belong to this file; src/store/schema.ts appends them to the migrations.
 import type { Migration } from '../store/migrations.js';
@@ -49,10 +52,11 @@ export const PATH_MIGRATIONS: readonly Migration[] = [
         coverage Array(String),
         snapshots Array(String),
         computed_at DateTime64(3, 'UTC') DEFAULT now64(3),
+        version UInt64,
         hoptrace_version LowCardinality(String),
         INDEX verdict_idx verdict TYPE set(8) GRANULARITY 4,
         INDEX ip_idx (src_ip, dst_ip) TYPE bloom_filter(0.01) GRANULARITY 4
-      ) ENGINE = ReplacingMergeTree(computed_at)
+      ) ENGINE = ReplacingMergeTree(version)
       PARTITION BY toDate(first_seen)
       ORDER BY (first_seen, path_id)
       ${KEEP}
@@ -74,8 +78,9 @@ export const PATH_MIGRATIONS: readonly Migration[] = [
         observed Bool,
         rules Array(String),
         notes Array(String),
-        computed_at DateTime64(3, 'UTC') DEFAULT now64(3)
-      ) ENGINE = ReplacingMergeTree(computed_at)
+        computed_at DateTime64(3, 'UTC') DEFAULT now64(3),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
       PARTITION BY toDate(first_seen)
       ORDER BY (first_seen, path_id, seq)
       ${KEEP}

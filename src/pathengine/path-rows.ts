@@ -16,6 +16,7 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
   const f = p.flow;
   const firstSeen = chTime(p.firstSeen);
   const computedAt = chTime(new Date(computedAtMs).toISOString());
+  const version = (BigInt(p.observations) << 32n) | BigInt(Math.floor(computedAtMs / 1000) >>> 0);
   const drop = p.drop;
   const path: Row = {
     first_seen: firstSeen,
@@ -48,11 +49,13 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     drop_table: drop?.table === null || drop?.table === undefined ? '' : String(drop.table),
     drop_rule: drop?.rule ?? '',
     drop_reason: drop?.reason ?? '',
-    doubts: p.doubts,
+    // copies: markAnswers may still add to a settled path's doubts
+    doubts: [...p.doubts],
     checks: p.checks.map((c) => `${c.host}: ${c.command}`),
-    coverage: p.coverage,
+    coverage: [...p.coverage],
     snapshots: p.snapshots === undefined ? [...snapshots] : p.snapshots.map((v) => snapshotId(v.host, v.takenAt)),
     computed_at: computedAt,
+    version,
     hoptrace_version: VERSION,
   };
   const hops: Row[] = p.hops.map((h) => ({
@@ -70,9 +73,10 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     tunnel_id: h.tunnelId,
     remote_ip: h.remoteIp ?? '',
     observed: h.observed,
-    rules: h.rules,
-    notes: h.notes ?? [],
+    rules: [...h.rules],
+    notes: [...(h.notes ?? [])],
     computed_at: computedAt,
+    version,
   }));
   return { path, hops };
 }

@@ -130,14 +130,17 @@ export async function listPaths(flags: PathsFlags, globals: GlobalFlags): Promis
 }
 
 export async function showPath(id: string, flags: PathsFlags, globals: GlobalFlags): Promise<{ path: StoredPath; hops: StoredHop[] }> {
-  const found = await rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE path_id = {id:String} LIMIT 1`, { id });
+  // the id ends in the first-seen time (ms): it picks the partition and the key range
+  const ms = /@(\d+)$/.exec(id)?.[1];
+  if (ms === undefined) throw new UsageError(`"${id}" is not a path id (FINGERPRINT@MILLISECONDS, as \`hoptrace paths\` lists them)`);
+  const found = await rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE first_seen = fromUnixTimestamp64Milli(toInt64({ms:String}), 'UTC') AND path_id = {id:String} LIMIT 1`, { id, ms });
   const path = found[0];
   if (path === undefined) throw new UsageError(`no stored path ${id}: list them with \`hoptrace paths --since 1d\``);
   const hops = await rows<StoredHop>(
     flags,
     globals,
-    'SELECT seq, host, namespace, kind, device, bridge, in_port, out_port, vlan, tunnel_id, remote_ip, observed, rules, notes FROM path_hops FINAL WHERE path_id = {id:String} AND first_seen = parseDateTime64BestEffort({first:String}, 3, \'UTC\') ORDER BY seq',
-    { id, first: path.first_seen },
+    'SELECT seq, host, namespace, kind, device, bridge, in_port, out_port, vlan, tunnel_id, remote_ip, observed, rules, notes FROM path_hops FINAL WHERE first_seen = fromUnixTimestamp64Milli(toInt64({ms:String}), \'UTC\') AND path_id = {id:String} AND seq <= toUInt16({hops:String}) ORDER BY seq',
+    { id, ms, hops: String(path.hops) },
   );
   return { path, hops };
 }
@@ -182,7 +185,7 @@ function dropText(p: { drop_host: string; drop_device: string; drop_table: strin
 
 export function formatList(paths: readonly StoredPath[]): string {
   if (paths.length === 0) return 'no paths in that time range (the service writes them a few seconds after the traffic; widen --since?)\n';
-  const out = [`${pad('first seen', 24)} ${pad('verdict', 10)} ${pad('conf', 4)} ${pad('from → to', 36)} ${pad('what', 14)} ${pad('dropped at', 30)} path`];
+  const out = [`${pad('first seen (UTC)', 24)} ${pad('verdict', 10)} ${pad('conf', 4)} ${pad('from → to', 36)} ${pad('what', 14)} ${pad('dropped at', 30)} path`];
   for (const p of paths) {
     const flow = `${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac}`;
     const mark = p.conflict ? '!' : p.answered === false ? '?' : '';
@@ -214,7 +217,7 @@ export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly
 
 export function formatDrops(drops: readonly DropPoint[]): string {
   if (drops.length === 0) return 'no dropped paths in that time range\n';
-  const out = [`${pad('paths', 6)} ${pad('where', 34)} ${pad('last seen', 24)} rule / reason`];
+  const out = [`${pad('paths', 6)} ${pad('where', 34)} ${pad('last seen (UTC)', 24)} rule / reason`];
   for (const d of drops) out.push(`${pad(d.paths, 6)} ${pad(dropText(d), 34)} ${pad(d.last, 24)} ${d.drop_rule === '' ? d.drop_reason : d.drop_rule}`);
   out.push('', 'An example path of each: hoptrace paths show PATH_ID (--json lists them)');
   return `${out.join('\n')}\n`;
