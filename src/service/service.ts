@@ -95,6 +95,9 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
         historyMs: durationMs(config.paths.snapshotHistory),
       });
       snapshots.onSnapshot((topology, raw) => stagePaths.addSnapshot(topology, raw));
+      if (bus.kind === 'kafka') {
+        log.warn({ group: 'hoptrace-paths' }, 'path stage on Kafka: run it in ONE process (paths.enabled: false on the others); a consumer group split over processes sees only some exporters and judges incomplete paths');
+      }
       await stagePaths.start();
       paths = stagePaths;
     }
