@@ -237,3 +237,20 @@ describe('PathAnalyzer: snapshot versions over time', () => {
   });
 });
 
+describe('PathAnalyzer: bounded history', () => {
+  it('keeps at most 32 versions per host, the newest', async () => {
+    const dir = join(FIXTURE, 'snapshots', 'healthy');
+    const [raw] = (await importSnapshots(readdirSync(dir).map((d) => join(dir, d)))).snapshots;
+    if (raw === undefined) throw new Error('no snapshot');
+    const analyzer = new PathAnalyzer();
+    const t0 = Date.parse(raw.takenAt);
+    for (let i = 0; i < 40; i++) {
+      const again = { ...raw, takenAt: new Date(t0 + i * 30_000).toISOString() };
+      analyzer.addSnapshot(buildTopologies([again]).topologies[0] as HostTopology, again);
+    }
+    const kept = analyzer.resolver.versions()[0]?.topologies ?? [];
+    expect(kept).toHaveLength(32);
+    expect(kept[0]?.takenAt).toBe(new Date(t0 + 8 * 30_000).toISOString());
+  });
+});
+

@@ -113,6 +113,9 @@ interface Context {
   snapshots?: SnapshotVersion[];
 }
 
+/** Snapshot versions kept per host (the oldest go first). */
+const MAX_VERSIONS_PER_HOST = 32;
+
 /** Worlds kept built at once (a world indexes every bridge's flows; groups come in time order). */
 const WORLD_CACHE = 8;
 
@@ -139,6 +142,15 @@ export class PathAnalyzer {
   /** A host snapshot that arrived (and the raw outputs its iptables rulesets come from). */
   addSnapshot(topology: HostTopology, raw?: RawSnapshot): void {
     this.resolver.add(topology);
+    // bounded: a host's oldest versions go past MAX_VERSIONS_PER_HOST (an agent sends one every 30 s)
+    const versions = this.resolver.versions().find((h) => h.host === topology.host)?.topologies ?? [];
+    if (versions.length > MAX_VERSIONS_PER_HOST) {
+      const keepFrom = versions[versions.length - MAX_VERSIONS_PER_HOST];
+      if (keepFrom !== undefined) {
+        this.resolver.forgetHostBefore(topology.host, Date.parse(keepFrom.takenAt));
+        for (const old of versions.slice(0, versions.length - MAX_VERSIONS_PER_HOST)) this.#rulesets.delete(snapshotKey(old.host, old.takenAt));
+      }
+    }
     if (raw !== undefined) this.#rulesets.set(snapshotKey(raw.host, raw.takenAt), rulesetsFromOutputs(raw.outputs));
     this.#worlds.clear();
     this.#last = undefined;

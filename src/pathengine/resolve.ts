@@ -87,6 +87,15 @@ export class TopologyResolver implements Resolver {
     }
   }
 
+  /** Forgets one host's versions taken before `timeMs` (keeps at least its newest). */
+  forgetHostBefore(host: string, timeMs: number): void {
+    const h = this.#hosts.get(host);
+    if (h === undefined) return;
+    let drop = 0;
+    while (drop < h.versions.length - 1 && (h.versions[drop]?.atMs ?? Infinity) < timeMs) drop++;
+    if (drop > 0) h.versions.splice(0, drop);
+  }
+
   /** Every host's versions, oldest first. */
   versions(): { host: string; topologies: HostTopology[] }[] {
     return [...this.#hosts.values()].map((h) => ({ host: h.host, topologies: h.versions.map((v) => v.topology) }));

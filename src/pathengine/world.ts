@@ -30,8 +30,22 @@ function walkPort(p: TopoPort): WalkPort | undefined {
   return port;
 }
 
+/**
+ * A topology's walk bridges, built once: a world for a new set of snapshot versions reuses the
+ * bridges (and so the walk's per-bridge indexes, cached per WalkBridge) of the hosts that did not change.
+ */
+const bridgesOf = new WeakMap<HostTopology, WalkBridge[]>();
+
 /** The bridges of one host as the walk sees them. */
 export function walkBridges(t: HostTopology): WalkBridge[] {
+  const known = bridgesOf.get(t);
+  if (known !== undefined) return known;
+  const built = buildWalkBridges(t);
+  bridgesOf.set(t, built);
+  return built;
+}
+
+function buildWalkBridges(t: HostTopology): WalkBridge[] {
   return t.bridges.map((b): WalkBridge => {
     const ports: WalkPort[] = [];
     for (const p of t.ports) {
