@@ -16,7 +16,8 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
   const f = p.flow;
   const firstSeen = chTime(p.firstSeen);
   const computedAt = chTime(new Date(computedAtMs).toISOString());
-  const version = (BigInt(p.observations) << 32n) | BigInt(Math.floor(computedAtMs / 1000) >>> 0);
+  // UInt64 as a decimal string (JSONEachRow reads it exactly; no bigint in the row keeps its JSON fast)
+  const version = ((BigInt(p.observations) << 32n) | BigInt(Math.floor(computedAtMs / 1000) >>> 0)).toString();
   const drop = p.drop;
   const path: Row = {
     first_seen: firstSeen,

@@ -129,9 +129,21 @@ export function wireStructure(rows: Extract<EncodedRows, { format: 'RowBinary' }
  * into (U)Int64 columns exactly (the same spelling it uses on output).
  */
 export function rowsToJsonEachRow(rows: readonly Row[]): string {
-  let out = '';
-  for (const row of rows) out += `${JSON.stringify(row, bigintAsString)}\n`;
-  return out;
+  const lines = new Array<string>(rows.length + 1);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Row;
+    let line: string;
+    try {
+      // without a replacer: several times faster; a row holding a bigint throws and takes the slow way
+      line = JSON.stringify(row);
+    } catch (error) {
+      if (!(error instanceof TypeError)) throw error;
+      line = JSON.stringify(row, bigintAsString);
+    }
+    lines[i] = line;
+  }
+  lines[rows.length] = '';
+  return lines.join('\n');
 }
 
 function bigintAsString(_key: string, value: unknown): unknown {
