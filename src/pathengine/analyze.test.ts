@@ -254,3 +254,142 @@ describe('PathAnalyzer: bounded history', () => {
   });
 });
 
+
+// ---- routed on out of the qrouter namespace: qr- → route → SNAT → qg- → br-ex → its NIC ----
+
+describe('analyze on the shipped lab capture: routed through the qrouter namespace to the external host', () => {
+  interface External { externalIp: string; router: { namespace: string; device: string }; dhcp: { ip: string } }
+  let lab: External;
+  let vm1: string;
+  let raws: RawSnapshot[];
+  let healthy: TimedDatagram[];
+
+  beforeAll(async () => {
+    const scenario = JSON.parse(readFileSync(join(FIXTURE, 'scenario.json'), 'utf8')) as Scenario & { lab: External };
+    lab = scenario.lab;
+    vm1 = scenario.pings[0]?.fromIp ?? '';
+    const dir = join(FIXTURE, 'snapshots', 'healthy');
+    raws = (await importSnapshots(readdirSync(dir).map((d) => join(dir, d)))).snapshots;
+    const capture = readCapture(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap');
+    healthy = capture.datagrams.filter((d) => d.receivedAtMs < scenario.brokenAtMs);
+  });
+
+  /** The healthy snapshots with one command's output of network1 rewritten. */
+  function edited(id: string, match: (o: RawSnapshot['outputs'][number]) => boolean, edit: (stdout: string) => string): RawSnapshot[] {
+    let hits = 0;
+    const out = raws.map((r) => r.host !== 'network1' ? r : {
+      ...r,
+      outputs: r.outputs.map((o) => {
+        if (o.id !== id || !match(o)) return o;
+        hits++;
+        return { ...o, stdout: edit(o.stdout) };
+      }),
+    });
+    expect(hits, `${id} outputs edited`).toBeGreaterThan(0);
+    return out;
+  }
+  const run = (snapshots: RawSnapshot[]): AnalyzedPath[] => analyzeDatagrams(healthy, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths;
+  const toExternal = (paths: AnalyzedPath[]): AnalyzedPath[] => paths.filter((p) => p.flow.srcIp === vm1 && p.flow.dstIp === lab.externalIp && p.flow.icmpType === 8);
+
+  it('healthy: the echo requests go on past the router, SNAT to the gateway address, and leave network1 on br-ex\'s NIC', () => {
+    const paths = toExternal(run(raws));
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
+      const ns = p.hops.findIndex((h) => h.kind === 'namespace' && h.namespace === lab.router.namespace);
+      expect(ns, text).toBeGreaterThan(0);
+      const router = p.hops[ns];
+      expect(router?.outPort, text).toMatch(/^qg-/);
+      expect(router?.rules.some((r) => r.startsWith('iptables -t nat POSTROUTING') && r.includes('-j SNAT --to-source')), text).toBe(true);
+      const snat = /SNAT (\S+) → (\S+) on qg-/.exec(router?.notes?.join('\n') ?? '');
+      expect(snat?.[1], text).toBe(vm1);
+      const last = p.hops[p.hops.length - 1];
+      expect(last, text).toMatchObject({ host: 'network1', kind: 'ovs-bridge', bridge: 'br-ex', inPort: router?.outPort, outPort: 'eth2', observed: false });
+      expect(last?.notes?.some((n) => n.startsWith(`leaves network1 on eth2 toward ${lab.externalIp}`)), text).toBe(true);
+      // the check for the routed hop is the routed frame: the gateway address, the qg- MAC
+      const check = p.checks.find((c) => c.command.startsWith('ovs-appctl ofproto/trace br-ex '));
+      expect(check?.command, text).toContain(`nw_src=${snat?.[2] ?? '?'},nw_dst=${lab.externalIp}`);
+      expect(p.coverage.some((c) => c.includes('(NAT)') && c.includes('predicted, not matched')), text).toBe(true);
+    }
+    // its samples on br-ex, after SNAT, are a path of their own that says so
+    const translated = run(raws).filter((p) => p.flow.dstIp === lab.externalIp && p.flow.srcIp !== vm1 && p.flow.icmpType === 8);
+    expect(translated.length).toBeGreaterThan(0);
+    for (const p of translated) expect(p.coverage.some((c) => c.includes('is the SNAT address of')), formatPath(p)).toBe(true);
+  });
+
+  it('br-ex flows replaced by a drop: the requests to the external host die on network1 br-ex, the others are untouched', () => {
+    const snapshots = edited('ovs-ofctl.dump-flows', (o) => o.bridge === 'br-ex', (s) => s.replace('priority=0 actions=NORMAL', 'priority=0 actions=drop'));
+    const paths = run(snapshots);
+    const external = toExternal(paths);
+    expect(external.length).toBeGreaterThan(0);
+    for (const p of external) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-ex', table: 0 });
+    }
+    const dhcp = paths.filter((p) => p.flow.srcIp === vm1 && p.flow.dstIp === lab.dhcp.ip && p.flow.icmpType === 8);
+    expect(dhcp.length).toBeGreaterThan(0);
+    for (const p of dhcp) expect(p.verdict).toBe('delivered');
+  });
+
+  it('no route to the external network in the router: dropped in the qrouter namespace, "no route"', () => {
+    const snapshots = edited('netns.ip.route', (o) => o.namespace === lab.router.namespace, (s) => s.split('\n').filter((l) => !l.startsWith('203.0.113.192/26') && !l.startsWith('default')).join('\n'));
+    expect(toExternal(run(snapshots)).length).toBeGreaterThan(0);
+    for (const p of toExternal(run(snapshots))) {
+      expect(p.verdict, formatPath(p)).toBe('dropped');
+      expect(p.drop, formatPath(p)).toMatchObject({ host: 'network1', table: 'route' });
+      expect(p.drop?.reason).toBe(`no route to ${lab.externalIp} in ${lab.router.namespace}`);
+    }
+  });
+
+  it('no neighbour entry for the next hop: the walk stops at the router and says what to look at', () => {
+    const snapshots = edited('netns.ip.neigh', (o) => o.namespace === lab.router.namespace, (s) => s.split('\n').filter((l) => !l.startsWith(`${lab.externalIp} `)).join('\n'));
+    const paths = toExternal(run(snapshots));
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      expect(p.hops[p.hops.length - 1]?.kind, formatPath(p)).toBe('namespace');
+      expect(p.doubts.some((d) => d.startsWith(`no neighbour entry for ${lab.externalIp}`) && d.includes('ip neigh show')), formatPath(p)).toBe(true);
+    }
+  });
+
+  it('a floating IP: the external host\'s frame to it is DNATed in the router and walked on through qr-, br-int, br-tun, GRE to compute1 and into vm1', () => {
+    const fip = '203.0.113.201';
+    const snapshots = edited('netns.iptables-save', (o) => o.namespace === lab.router.namespace,
+      (s) => s.replace('[2:168] -A PREROUTING -j neutron-l3-agent-PREROUTING', `[2:168] -A PREROUTING -j neutron-l3-agent-PREROUTING\n[0:0] -A neutron-l3-agent-PREROUTING -d ${fip}/32 -i qg-+ -j DNAT --to-destination ${vm1}`));
+    // the external host's echo replies to the gateway address, re-addressed to the floating IP
+    const gateway = [203, 0, 113, 200];
+    const toFip = healthy.map((d) => ({
+      ...d,
+      datagram: {
+        ...d.datagram,
+        samples: d.datagram.samples.map((s) => {
+          if (s.kind !== 'flow') return s;
+          return {
+            ...s,
+            records: s.records.map((r) => {
+              if (r.kind !== 'sampled_header' || r.packet === null) return r;
+              const h = r.header;
+              // untagged Ethernet/IPv4 from the external host to the gateway address: destination at 30
+              if (h.length < 34 || h[12] !== 0x08 || h[13] !== 0x00 || !gateway.every((b, i) => h[30 + i] === b)) return r;
+              const header = Uint8Array.from(h);
+              header[33] = 201;
+              return { ...r, header, packet: decodePacket(header, r.headerProtocol) };
+            }),
+          };
+        }),
+      },
+    }));
+    const paths = analyzeDatagrams(toFip, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths.filter((p) => p.flow.dstIp === fip && p.flow.ipProtocol === 1);
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
+      expect(p.hops[0], text).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: 'eth2', observed: true });
+      const router = p.hops.find((h) => h.kind === 'namespace');
+      expect(router?.notes?.some((n) => n === `DNAT ${fip} → ${vm1} (${lab.router.namespace})`), text).toBe(true);
+      expect(router?.outPort, text).toMatch(/^qr-/);
+      expect(p.hops.some((h) => h.kind === 'tunnel' && h.host === 'network1'), text).toBe(true);
+      expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'compute1', kind: 'vm-port', outPort: 'eth0 (instance)' });
+    }
+  });
+});

@@ -15,7 +15,7 @@ import { iptablesCounterDeltas } from '../hoststate/linux/iptables-counters.js';
 import type { OfFlow } from '../openflow/types.js';
 import type { HostTopology } from '../topology/model.js';
 import { Correlator, hopRank, type ClosedGroup, type JoinMode } from './correlate.js';
-import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, type Hop, type LinuxFrame, type LinuxLeg } from './linux-hops.js';
+import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, snatAddresses, type Hop, type LinuxFrame, type LinuxLeg, type RoutedExit } from './linux-hops.js';
 import { toObservations, type Observation } from './observation.js';
 import { TopologyResolver, type ResolverStats } from './resolve.js';
 import { chainTo, confidence, ruleText, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
@@ -570,16 +570,115 @@ function startOf(group: ClosedGroup, ctx: Context, doubts: string[]): Start | un
 
 /** Is this output disposition the frame's destination? */
 function reaches(d: Extract<Disposition, { kind: 'output' }>, o: Observation, ctx: Context): boolean {
+  return reachesTarget(d, o.dstMac, o.dstIp ?? o.arpTargetIp, ctx);
+}
+
+function reachesTarget(d: Extract<Disposition, { kind: 'output' }>, dstMac: string | null, target: string | null, ctx: Context): boolean {
   const t = ctx.world.topology(d.host);
   if (t === undefined || d.portName === undefined) return false;
-  const mac = o.dstMac?.toLowerCase();
+  const mac = dstMac?.toLowerCase();
   const port = t.ports.find((p) => p.bridge === d.bridge && p.name === d.portName);
   if (mac !== undefined && (port?.attachedMac?.toLowerCase() === mac || port?.mac?.toLowerCase() === mac)) return true;
   const dev = t.devices.find((x) => x.name === d.portName);
   if (dev !== undefined && mac !== undefined && dev.mac?.toLowerCase() === mac) return true;
-  const target = o.dstIp ?? o.arpTargetIp;
   if (target !== null && dev !== undefined && dev.addresses.some((a) => a.address === target)) return true;
   return false;
+}
+
+/** Namespaces a path is followed through, one after the other (router → router ...). */
+const MAX_ROUTED_LEGS = 3;
+
+interface RoutedLeg {
+  hops: Hop[];
+  /** The frame each hop saw, for its ofproto/trace check (undefined: not an OVS bridge hop). */
+  specs: (FrameSpec | undefined)[];
+  drop: PathDrop | null;
+  doubts: string[];
+  coverage: string[];
+  /** The walk could not go on (no neighbour entry, unknown device): the path ends at the router. */
+  stopped: boolean;
+}
+
+/**
+ * The walk on from a routing namespace: the routed frame (the out device's MAC, the next hop's MAC
+ * from the namespace's neighbour table, TTL − 1, addresses after NAT) enters the bridge its out
+ * device is a port of (qg- → br-ex, qr- → br-int), and on from there, into the next namespace or
+ * instance when it gets to one.
+ */
+function routedLeg(ctx: Context, exit: RoutedExit, base: FrameSpec, frame: LinuxFrame, depth: number): RoutedLeg {
+  const leg: RoutedLeg = { hops: [], specs: [], drop: null, doubts: [], coverage: [], stopped: false };
+  const t = ctx.world.topology(exit.host);
+  const port = t?.ports.find((p) => p.name === exit.device);
+  if (t === undefined || port === undefined) {
+    leg.stopped = true;
+    return leg;
+  }
+  if (exit.dstMac === null) {
+    leg.stopped = true;
+    leg.doubts.push(`no neighbour entry for ${exit.nextHop} on ${exit.device} in ${exit.namespace} on ${exit.host}: the router resolves it by ARP before the frame leaves, so the walk stops at the router (ip netns exec ${exit.namespace} ip neigh show ${exit.nextHop})`);
+    return leg;
+  }
+  const { tun_id: _tunId, tun_src: _tunSrc, tun_dst: _tunDst, vlan: _vlan, ...rest } = base;
+  const spec: FrameSpec = rest;
+  spec.dl_dst = exit.dstMac;
+  if (exit.srcMac !== null) spec.dl_src = exit.srcMac;
+  spec.nw_src = exit.srcIp;
+  spec.nw_dst = exit.dstIp;
+  if (spec.nw_ttl !== undefined) spec.nw_ttl = Math.max(0, spec.nw_ttl - 1);
+  const result = walk(ctx.world, { host: exit.host, bridge: port.bridge, inPort: exit.device, frame: spec });
+  const visits = visitsOf(result);
+  const outputs = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output');
+  const drops = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'drop' | 'undecidable' }> => (d.kind === 'drop' && d.reason !== 'in-port' && d.reason !== 'normal-in-port') || (d.kind === 'undecidable' && d.reason === 'missing-host'));
+  const chainLength = (d: Disposition): number => chainTo(visits, visitOf(visits, d)).length;
+  const longest = <T extends Disposition>(list: T[]): T | undefined => [...list].sort((a, b) => chainLength(b) - chainLength(a))[0];
+  let end: Disposition | undefined = longest(outputs.filter((d) => reachesTarget(d, exit.dstMac, exit.dstIp, ctx)));
+  if (end === undefined) {
+    const dead = longest(drops);
+    if (dead !== undefined) {
+      end = dead;
+      leg.drop = dropOfDisposition(dead);
+    }
+  }
+  end ??= longest(outputs);
+  if (end === undefined) {
+    const u = result.dispositions.find((d) => d.kind === 'undecidable');
+    if (u !== undefined && u.kind === 'undecidable') leg.doubts.push(`walk undecidable on ${u.host}/${u.bridge}${u.table === undefined ? '' : ` table ${u.table}`}: ${u.reason} (${u.detail})`);
+    leg.stopped = true;
+    return leg;
+  }
+  const topo = (h: string): HostTopology | undefined => ctx.world.topology(h);
+  const ovs = hopsOfChain(visits, chainTo(visits, visitOf(visits, end)).filter((i) => i >= 0), end, topo);
+  leg.hops.push(...ovs);
+  for (const h of ovs) leg.specs.push(h.kind === 'ovs-bridge' ? spec : undefined);
+  if (leg.drop !== null || end.kind !== 'output' || end.portName === undefined) return leg;
+  const next = ctx.world.topology(end.host);
+  if (next === undefined) return leg;
+  const routedFrame: LinuxFrame = { ...frame, srcMac: spec.dl_src ?? null, dstMac: exit.dstMac, srcIp: exit.srcIp, dstIp: exit.dstIp };
+  const rs = ctx.rulesets.get(end.host);
+  let after = instanceIngress(next, rs, end.portName, routedFrame);
+  if (after.hops.length === 0) after = namespaceHop(next, rs, end.portName, routedFrame);
+  if (after.hops.length === 0) {
+    // a port of no instance or namespace: the frame leaves the host there (br-ex's NIC)
+    const last = leg.hops[leg.hops.length - 1];
+    if (last !== undefined) (last.notes ??= []).push(`leaves ${end.host} on ${end.portName} toward ${exit.nextHop} (${exit.dstMac})`);
+    return leg;
+  }
+  leg.hops.push(...after.hops);
+  for (const _ of after.hops) leg.specs.push(undefined);
+  if (after.doubt !== null) leg.doubts.push(after.doubt);
+  if (after.drop !== null) {
+    leg.drop = dropOfLinux(after.drop);
+    return leg;
+  }
+  if (after.routed !== undefined && depth + 1 < MAX_ROUTED_LEGS) {
+    const more = routedLeg(ctx, after.routed, spec, routedFrame, depth + 1);
+    leg.hops.push(...more.hops);
+    leg.specs.push(...more.specs);
+    leg.drop = more.drop;
+    leg.doubts.push(...more.doubts);
+    leg.coverage.push(...more.coverage);
+  }
+  return leg;
 }
 
 export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
@@ -694,9 +793,15 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     if (leg.doubt !== null) doubts.push(leg.doubt);
     if (leg.hops.length > 0) coverage.push(`the hybrid-firewall leg on ${start.where.host} (tap → qbr → qvb) is invisible to OVS sFlow: inferred from the topology and iptables; to see it, sample the tap/qbr devices with host sFlow (hsflowd) on ${start.where.host}, and compare iptables counters between two snapshots`);
     const ns = namespaceOf(startTopo, start.inPort);
-    if (ns !== undefined) coverage.push(`${start.inPort} lives in namespace ${ns}: ifIndex 0 in samples, found by MAC`);
+    if (ns !== undefined) {
+      coverage.push(`${start.inPort} lives in namespace ${ns}: ifIndex 0 in samples, found by MAC`);
+      if (obs.srcIp !== null && snatAddresses(ctx.rulesets.get(start.where.host)?.get(ns)).has(obs.srcIp)) {
+        coverage.push(`${obs.srcIp} is the SNAT address of ${ns}: this is an internal sender's frame after the router translated it; its path up to the router is the one to ${obs.dstIp ?? '?'} from that sender`);
+      }
+    }
   }
   let linuxDrop: LinuxLeg['drop'] = null;
+  let routed: { exit: RoutedExit; at: number } | undefined;
   if (end !== undefined && end.kind === 'output' && end.portName !== undefined) {
     const t = topo(end.host);
     if (t !== undefined) {
@@ -707,11 +812,28 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       after.push(...leg.hops);
       linuxDrop = leg.drop;
       if (leg.doubt !== null) doubts.push(leg.doubt);
+      if (leg.drop === null && leg.routed !== undefined) routed = { exit: leg.routed, at: after.length };
     }
   }
   if (linuxDrop !== null) drop = dropOfLinux(linuxDrop);
+  // routed on out of a namespace (qrouter): the walk goes on with the routed frame
+  let routedSpecs: (FrameSpec | undefined)[] = [];
+  if (routed !== undefined && drop === null) {
+    const cont = routedLeg(ctx, routed.exit, start.spec, frame, 0);
+    after.push(...cont.hops);
+    routedSpecs = cont.specs;
+    doubts.push(...cont.doubts);
+    coverage.push(...cont.coverage);
+    if (cont.drop !== null) drop = cont.drop;
+    if (routed.exit.translated && cont.hops.length > 0) {
+      coverage.push(`beyond ${routed.exit.namespace} on ${routed.exit.host} the frame is ${routed.exit.srcIp} → ${routed.exit.dstIp} (NAT): its samples there carry the translated addresses and form a path of their own; the hops after the router are predicted, not matched with samples`);
+    }
+  }
 
   const hops = [...before, ...ovsHops, ...after].map((h, i) => ({ ...h, seq: i + 1 }));
+  // hops past a routing namespace: from here on the frame has other MACs (and addresses, with NAT)
+  const routedFrom = routed === undefined ? hops.length : before.length + ovsHops.length + routed.at;
+  const translated = routed?.exit.translated === true;
   if (hops.some((h) => h.kind === 'patch')) coverage.push('patch crossings (br-int ⇄ br-tun) are the same datapath pass: never sampled again (no setting changes that; the ofproto/trace checks confirm those bridges)');
   if (hops.some((h) => h.kind === 'tunnel')) coverage.push('the sender\'s underlay bridge does not sample outgoing tunnel frames (OVS samples a frame where it enters a bridge): the receiver\'s underlay bridge is the first to see the outer frame');
   if (samplingRate > 1) coverage.push(`sampled 1-in-${samplingRate}: frames are joined by flow, not one by one; for a per-frame path set sampling=1 on the bridges of this path while reproducing (ovs-vsctl set sflow <uuid> sampling=1)`);
@@ -724,10 +846,12 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   };
   const observable = new Set<number>();
   hops.forEach((h, i) => {
+    // past a NAT the frame's samples are another group's
+    if (translated && i >= routedFrom) return;
     if (h.kind === 'physical' && h.bridge !== null) observable.add(i);
     if (h.kind === 'ovs-bridge') {
       const prev = hops[i - 1];
-      if (i === before.length || prev?.kind === 'physical') observable.add(i);
+      if (i === before.length || prev?.kind === 'physical' || prev?.kind === 'namespace') observable.add(i);
     }
   });
   const discards: string[] = [];
@@ -741,7 +865,11 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       continue;
     }
     const rank = hopRank(o);
-    const index = hops.findIndex((h) => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge));
+    const at = (h: Hop, i: number): boolean => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge);
+    // a bridge crossed twice (routed back into br-int): the crossing entered from the sample's input port
+    const inName = o.inputPort?.port ?? null;
+    let index = inName === null ? -1 : hops.findIndex((h, i) => at(h, i) && h.inPort === inName);
+    if (index < 0) index = hops.findIndex(at);
     if (index < 0) {
       contradict(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
       doubts.push(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
@@ -812,8 +940,12 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     const isDrop = drop !== null && drop.host === h.host && drop.bridge === h.bridge;
     if (h.observed && !isDrop) continue;
     const extra = h.tunnelId !== null ? [`tun_id=0x${h.tunnelId.toString(16)}`] : [];
+    const index = h.seq - 1;
+    // past a router, the routed frame (its own MACs and, with NAT, addresses)
+    const base = index >= routedFrom ? routedSpecs[index - routedFrom] : start.spec;
+    if (base === undefined) continue;
     // no `delete` (it turns the object into a slow dictionary): leave the tunnel fields out by destructuring
-    const { tun_id: _tunId, tun_src: _tunSrc, tun_dst: _tunDst, ...rest } = start.spec;
+    const { tun_id: _tunId, tun_src: _tunSrc, tun_dst: _tunDst, ...rest } = base;
     const spec: FrameSpec = rest;
     if (h.vlan !== null && (h.host !== start.where.host || h.bridge !== start.where.bridge) && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
     checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(spec, extra)}'` });
@@ -852,7 +984,7 @@ function pad(s: string, n: number): string {
 
 export function formatPath(p: AnalyzedPath): string {
   const f = p.flow;
-  const proto = f.ipProtocol === 1 ? `icmp type ${f.icmpType ?? '?'}` : f.ipProtocol === 6 ? `tcp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === 17 ? `udp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === null ? 'non-IP' : `proto ${f.ipProtocol}`;
+  const proto = f.ipProtocol === 1 ? `icmp type ${f.icmpType ?? '?'}` : f.ipProtocol === 6 ? `tcp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === 17 ? `udp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === null ? (f.srcIp !== null || f.dstIp !== null ? 'arp' : 'non-IP') : `proto ${f.ipProtocol}`;
   const out: string[] = [];
   out.push(`path ${p.pathId}  ${f.srcIp ?? f.srcMac ?? '?'} → ${f.dstIp ?? f.dstMac ?? '?'} ${proto}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples, ${p.firstSeen})`);
   if (p.drop !== null) out.push(`  dropped on ${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}: ${p.drop.reason}${p.drop.rule === null ? '' : `\n    rule: ${p.drop.rule}`}`);

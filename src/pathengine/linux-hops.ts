@@ -46,6 +46,26 @@ export interface LinuxLeg {
   drop: LinuxDrop | null;
   /** Undecidable (iptables needed a conntrack state, a device is missing...). */
   doubt: string | null;
+  /** A namespace that routes the frame on: where it leaves, as what. */
+  routed?: RoutedExit;
+}
+
+/** A frame routed out of a namespace (qrouter: qr- → qg-, or to another qr-): the frame it becomes. */
+export interface RoutedExit {
+  host: string;
+  namespace: string;
+  /** The device the route leads out of (an OVS internal port: qg-, qr-). */
+  device: string;
+  /** The gateway, or the destination itself on a connected route. */
+  nextHop: string;
+  /** The routed frame: the out device's MAC, the next hop's MAC from the neighbour table (null: not resolved). */
+  srcMac: string | null;
+  dstMac: string | null;
+  /** Addresses after DNAT (PREROUTING) and SNAT (POSTROUTING). */
+  srcIp: string;
+  dstIp: string;
+  /** SNAT or DNAT changed an address: the frame's samples beyond this point carry another identity. */
+  translated: boolean;
 }
 
 /** The frame the Linux hops look at. */
@@ -107,6 +127,7 @@ function firewall(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset
   const where = `${v.chain}${v.ruleIndex === null ? ' policy' : ` #${v.ruleIndex}`}`;
   const rule = `iptables -t filter FORWARD (conntrack ${frame.ctState ?? 'unknown'} assumed) → ${where}${v.ruleText === null ? '' : `: ${v.ruleText}`}`;
   if (v.kind === 'undecided') return { rules: [rule], drop: null, doubt: `iptables undecided in ${v.chain}: ${v.reason}` };
+  if (v.kind === 'nat') return { rules: [rule], drop: null, doubt: `iptables ${v.target} in the filter table` };
   if (v.verdict === 'ACCEPT') return { rules: [`${rule} → ACCEPT`], drop: null, doubt: null };
   return {
     rules: [`${rule} → ${v.verdict}`],
@@ -178,38 +199,97 @@ export function namespaceOf(t: HostTopology, portName: string): string | undefin
   return t.devices.find((d) => d.name === portName && d.namespace !== '')?.namespace;
 }
 
-/** After OVS delivers to a port moved into a namespace: local delivery, or a route to the next device. */
+/** A namespace's nat table verdict for the frame in one built-in chain (PREROUTING, POSTROUTING). */
+function natOf(ruleset: IptablesRuleset | undefined, chain: 'PREROUTING' | 'POSTROUTING', frame: LinuxFrame, src: string, dst: string, inDev: string, outDev: string | undefined): { target: string; to: string | null; rule: string } | { undecided: string } | null {
+  if (ruleset === undefined || !ruleset.tables.some((t) => t.name === 'nat')) return null;
+  const packet: IptablesPacket = { physdevIn: null, physdevOut: null, inInterface: inDev, src, dst, ctState: frame.ctState ?? 'unknown' };
+  if (outDev !== undefined) packet.outInterface = outDev;
+  if (frame.ipProtocol !== null) packet.protocol = PROTOCOL_NAMES[frame.ipProtocol] ?? String(frame.ipProtocol);
+  if (frame.srcPort !== null) packet.srcPort = frame.srcPort;
+  if (frame.dstPort !== null) packet.dstPort = frame.dstPort;
+  if (frame.icmpType !== null) packet.icmpType = frame.icmpType;
+  const v = evaluateIptables(ruleset, packet, { table: 'nat', chain, natTargets: true }).verdict;
+  if (v.kind === 'nat') return { target: v.target, to: v.to, rule: `iptables -t nat ${chain} → ${v.chain} #${v.ruleIndex}: ${v.ruleText}` };
+  if (v.kind === 'undecided') return { undecided: `iptables -t nat ${chain} undecided in ${v.chain}: ${v.reason}` };
+  return null;
+}
+
+/** Addresses a namespace's SNAT rules translate to (a reply to one of them is un-NATed by conntrack). */
+export function snatAddresses(ruleset: IptablesRuleset | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const c of ruleset?.tables.find((t) => t.name === 'nat')?.chains ?? []) {
+    for (const r of c.rules) {
+      if (r.target?.name !== 'SNAT') continue;
+      const to = r.target.options.find((o) => o.name === 'to-source')?.values[0];
+      const a = to?.split(/[:-]/)[0];
+      if (a !== undefined && a !== '') out.add(a);
+    }
+  }
+  return out;
+}
+
+/**
+ * After OVS delivers to a port moved into a namespace: local delivery, or a route to the next
+ * device. A routing namespace (qrouter) also applies its nat table: DNAT in PREROUTING (a floating
+ * IP to its fixed IP), SNAT in POSTROUTING (the router's gateway address); `routed` then says which
+ * frame leaves on which device, for the walk to go on in the bridge that device is a port of.
+ */
 export function namespaceHop(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset> | undefined, portName: string, frame: LinuxFrame): LinuxLeg {
   const ns = namespaceOf(t, portName);
   if (ns === undefined) return { hops: [], drop: null, doubt: null };
   const broadcast = frame.dstMac !== null && (parseInt(frame.dstMac.slice(0, 2), 16) & 1) === 1;
-  const local = broadcast || (frame.dstIp !== null && t.devices.some((d) => d.namespace === ns && d.addresses.some((a) => a.address === frame.dstIp)));
-  if (local || frame.dstIp === null) {
-    const what = ns.startsWith('qdhcp-') ? 'dnsmasq (DHCP/DNS) namespace' : 'namespace';
-    const note = frame.dstIp === null || broadcast ? `delivered to ${what} ${ns}${broadcast ? ' (broadcast)' : ''}` : `${frame.dstIp} is local to ${what} ${ns}`;
-    return { hops: [hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, notes: [note] })], drop: null, doubt: null };
-  }
-  const route = routeLookup(t, ns, frame.dstIp);
-  if (route === undefined || route.type === 'unreachable' || route.type === 'blackhole' || route.type === 'prohibit') {
-    const h = hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, rules: route === undefined ? ['no route'] : [`route ${route.dst} ${route.type}`] });
-    return { hops: [h], drop: { host: t.host, namespace: ns, device: portName, bridge: null, table: 'route', rule: route === undefined ? null : `${route.dst} ${route.type}`, reason: `no route to ${frame.dstIp} in ${ns}` }, doubt: null };
-  }
+  const nat = rulesets?.get(ns);
   const notes: string[] = [];
-  const out = route.dev;
-  if (out !== null && out.startsWith('qg-')) {
-    const nat = rulesets?.get(ns);
-    const snat = nat?.tables.find((tb) => tb.name === 'nat')?.chains.some((c) => c.rules.some((r) => r.target?.name === 'SNAT' || r.target?.name === 'MASQUERADE'));
-    if (snat === true) notes.push(`SNAT on ${out} (nat POSTROUTING of ${ns})`);
+  const rules: string[] = [];
+  let doubt: string | null = null;
+  let dst = frame.dstIp;
+  if (!broadcast && dst !== null && frame.srcIp !== null && ipToInt(dst) !== undefined) {
+    const pre = natOf(nat, 'PREROUTING', frame, frame.srcIp, dst, portName, undefined);
+    if (pre !== null && 'undecided' in pre) doubt = pre.undecided;
+    else if (pre !== null && pre.target === 'DNAT' && pre.to !== null) {
+      rules.push(pre.rule);
+      notes.push(`DNAT ${dst} → ${pre.to} (${ns})`);
+      dst = pre.to;
+    }
   }
-  const h = hop({
-    host: t.host,
-    namespace: ns,
-    kind: 'namespace',
-    device: portName,
-    inPort: portName,
-    outPort: out,
-    rules: [`route ${route.dst}${route.gateway === null ? '' : ` via ${route.gateway}`}${out === null ? '' : ` dev ${out}`}`],
-    notes,
-  });
-  return { hops: [h], drop: null, doubt: null };
+  const local = broadcast || (dst !== null && t.devices.some((d) => d.namespace === ns && d.addresses.some((a) => a.address === dst)));
+  if (local || dst === null) {
+    const what = ns.startsWith('qdhcp-') ? 'dnsmasq (DHCP/DNS) namespace' : 'namespace';
+    const note = dst === null || broadcast ? `delivered to ${what} ${ns}${broadcast ? ' (broadcast)' : ''}` : `${dst} is local to ${what} ${ns}`;
+    notes.push(note);
+    if (!broadcast && dst !== null && dst === frame.dstIp && snatAddresses(nat).has(dst)) {
+      notes.push(`${dst} is this router's SNAT address: a reply to it is un-NATed by conntrack and routed on to the internal sender it belongs to (conntrack state is not in the snapshot; that leg is a path of its own)`);
+    }
+    return { hops: [hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, rules, notes })], drop: null, doubt };
+  }
+  const route = routeLookup(t, ns, dst);
+  if (route === undefined || route.type === 'unreachable' || route.type === 'blackhole' || route.type === 'prohibit') {
+    const h = hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, rules: [...rules, route === undefined ? 'no route' : `route ${route.dst} ${route.type}`], notes });
+    return { hops: [h], drop: { host: t.host, namespace: ns, device: portName, bridge: null, table: 'route', rule: route === undefined ? null : `${route.dst} ${route.type}`, reason: `no route to ${dst} in ${ns}` }, doubt };
+  }
+  const out = route.dev;
+  rules.push(`route ${route.dst}${route.gateway === null ? '' : ` via ${route.gateway}`}${out === null ? '' : ` dev ${out}`}`);
+  let src = frame.srcIp;
+  if (out !== null && src !== null && ipToInt(src) !== undefined) {
+    const post = natOf(nat, 'POSTROUTING', frame, src, dst, portName, out);
+    if (post !== null && 'undecided' in post) doubt ??= post.undecided;
+    else if (post !== null && (post.target === 'SNAT' || post.target === 'MASQUERADE')) {
+      const to = post.to ?? device(t, ns, out)?.addresses.find((a) => ipToInt(a.address) !== undefined)?.address ?? null;
+      rules.push(post.rule);
+      if (to !== null) {
+        notes.push(`SNAT ${src} → ${to} on ${out} (${ns})`);
+        src = to;
+      }
+    }
+  }
+  const h = hop({ host: t.host, namespace: ns, kind: 'namespace', device: portName, inPort: portName, outPort: out, rules, notes });
+  if (out === null || src === null) return { hops: [h], drop: null, doubt };
+  const nextHop = route.gateway ?? dst;
+  const neighbour = t.neighbors.find((n) => n.namespace === ns && n.address === nextHop && (n.dev === out || n.dev === '') && n.mac !== null && !n.state.includes('FAILED') && !n.state.includes('INCOMPLETE'));
+  return {
+    hops: [h],
+    drop: null,
+    doubt,
+    routed: { host: t.host, namespace: ns, device: out, nextHop, srcMac: device(t, ns, out)?.mac ?? null, dstMac: neighbour?.mac ?? null, srcIp: src, dstIp: dst, translated: src !== frame.srcIp || dst !== frame.dstIp },
+  };
 }

@@ -44,13 +44,14 @@ describe('path engine on the Neutron lab', () => {
   }
 
   /** vm1 pings the DHCP port; the capture of that time and the snapshots after it, analyzed. */
-  async function pingAndAnalyze(tag: string): Promise<{ paths: AnalyzedPath[]; received: number }> {
+  async function pingAndAnalyze(tag: string, to?: string): Promise<{ paths: AnalyzedPath[]; received: number }> {
     const l = get();
+    const target = to ?? l.dhcp.ip;
     const collector = l.collector;
     if (collector === undefined) throw new Error('lab opened no collector');
     const vm1 = l.instance('vm1');
     collector.clear();
-    const result = await ping(vm1, l.dhcp.ip, 2);
+    const result = await ping(vm1, target, 2);
     // counters (polling) and the last flow samples: wait until every host's bridges said something
     await collector.waitFor('flow samples after the ping', (d) => (d.length > 0 ? true : undefined));
     await new Promise((r) => setTimeout(r, 1500));
@@ -59,7 +60,7 @@ describe('path engine on the Neutron lab', () => {
     const raws = await snapshots();
     const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), pcap, buildTopologies(raws).topologies, { rawSnapshots: raws });
     // the echo requests, or the ARP requests for the DHCP port when vm1's neighbour entry expired (flow srcIp/dstIp are arp_spa/arp_tpa)
-    const paths = analysis.paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.dstIp === l.dhcp.ip && (p.flow.icmpType === 8 || p.flow.ipProtocol === null));
+    const paths = analysis.paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.dstIp === target && (p.flow.icmpType === 8 || p.flow.ipProtocol === null));
     return { paths, received: result.received };
   }
 
@@ -111,6 +112,34 @@ describe('path engine on the Neutron lab', () => {
       expect(p.hops[0]).toMatchObject({ host: 'compute1', kind: 'vm-port', device: l.instance('vm1').devices.tap });
       expect(p.hops.some((h) => h.kind === 'tunnel' && h.tunnelId === l.network.segmentationId)).toBe(true);
       if (p.flow.icmpType === 8) expect(p.answered, formatPath(p)).toBe(true);
+    }
+  });
+
+  it('analyze: vm1 pings the external host: routed in qrouter, SNAT to the gateway address, out of br-ex on eth2; the routed hop\'s ofproto/trace check runs on network1 and agrees', async () => {
+    const l = get();
+    const { paths, received } = await pingAndAnalyze('external', l.external.ip);
+    expect(received).toBeGreaterThan(0);
+    const requests = paths.filter((p) => p.flow.icmpType === 8);
+    expect(requests.length).toBeGreaterThan(0);
+    for (const p of requests) {
+      expect(p.verdict, formatPath(p)).toBe('delivered');
+      const router = p.hops.find((h) => h.kind === 'namespace');
+      expect(router, formatPath(p)).toMatchObject({ host: 'network1', namespace: l.router.namespace, outPort: l.router.qg.device });
+      expect(router?.notes, formatPath(p)).toContain(`SNAT ${l.instance('vm1').ip} → ${l.router.qg.ip} on ${l.router.qg.device} (${l.router.namespace})`);
+      expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: l.router.qg.device, outPort: l.external.brExPort });
+      const check = p.checks.find((c) => c.host === 'network1' && c.command.startsWith('ovs-appctl ofproto/trace br-ex '));
+      const m = /^ovs-appctl ofproto\/trace (\S+) '([^']+)'$/.exec(check?.command ?? '');
+      expect(m, formatPath(p)).not.toBeNull();
+      expect(m?.[2]).toContain(`nw_src=${l.router.qg.ip}`);
+      // real OVS: the routed frame leaves br-ex on its NIC
+      const output = await l.ovs('network1').appctl(['ofproto/trace', m?.[1] ?? '', m?.[2] ?? '']);
+      // the datapath's number of eth2 (dpif/show: `eth2 1/7: (system)`, OpenFlow port / datapath port)
+      const dpif = await l.ovs('network1').appctl(['dpif/show']);
+      const port = new RegExp(`^\\s+${l.external.brExPort} \\d+/(\\d+):`, 'm').exec(dpif)?.[1];
+      expect(port, dpif).toBeDefined();
+      if (process.env['HOPTRACE_DEBUG'] !== undefined) console.info(port, output);
+      expect(output).toMatch(new RegExp(`^Datapath actions: (.*,)?${port ?? '?'}$`, 'm'));
+      expect(output).toMatch(/NORMAL/);
     }
   });
 

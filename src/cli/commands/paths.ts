@@ -172,7 +172,8 @@ export async function dropPoints(flags: PathsFlags, globals: GlobalFlags): Promi
 function proto(p: StoredPath): string {
   if (p.ip_protocol === 1) return `icmp ${p.icmp_type ?? '?'}`;
   if (p.ip_protocol === 6 || p.ip_protocol === 17) return `${p.ip_protocol === 6 ? 'tcp' : 'udp'} ${p.src_port ?? '?'}→${p.dst_port ?? '?'}`;
-  return p.ip_protocol === null ? 'non-IP' : `proto ${p.ip_protocol}`;
+  // without an IP protocol, only ARP gives addresses (sender and target)
+  return p.ip_protocol === null ? (p.src_ip !== '' || p.dst_ip !== '' ? 'arp' : 'non-IP') : `proto ${p.ip_protocol}`;
 }
 
 function pad(s: string, n: number): string {

@@ -26,7 +26,7 @@ export { parseIptablesList } from './iptables-list.js';
 export { classifyNeutronChain, neutronChainsOfTap, neutronPortChains, NEUTRON_PORT_ID_PREFIX_LENGTH } from './iptables-neutron.js';
 export type { NeutronChain, NeutronChainRole, NeutronPortChains } from './iptables-neutron.js';
 export { evaluateIptables, matchRule } from './iptables-eval.js';
-export type { ConntrackState, EvaluateOptions, IptablesEvaluation, IptablesPacket, IptablesTraceStep, IptablesVerdict, MatchResult } from './iptables-eval.js';
+export type { ConntrackState, EvaluateOptions, IptablesEvaluation, IptablesPacket, IptablesTraceStep, IptablesVerdict, MatchResult, NatTarget } from './iptables-eval.js';
 export { iptablesCounterDeltas } from './iptables-counters.js';
 export type { IptablesCounterDelta } from './iptables-counters.js';
 export { LINUX_COMMAND_KINDS, linuxOutputSource, parseLinuxOutput } from './from-outputs.js';

@@ -102,3 +102,46 @@ describe('inCidr', () => {
     expect(inCidr(cidr, address)).toBe(want);
   });
 });
+
+describe('evaluateIptables: the nat table (natTargets)', () => {
+  // a Neutron L3 agent's qrouter nat table: floating IP 203.0.113.201 ↔ fixed 192.0.2.11, SNAT for the rest
+  const nat = parseIptablesSave([
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':neutron-l3-agent-PREROUTING - [0:0]',
+    ':neutron-l3-agent-POSTROUTING - [0:0]',
+    ':neutron-l3-agent-float-snat - [0:0]',
+    ':neutron-l3-agent-snat - [0:0]',
+    '-A PREROUTING -j neutron-l3-agent-PREROUTING',
+    '-A POSTROUTING -j neutron-l3-agent-POSTROUTING',
+    '-A POSTROUTING -j neutron-l3-agent-snat',
+    '-A neutron-l3-agent-PREROUTING -d 203.0.113.201/32 -i qg-1 -j DNAT --to-destination 192.0.2.11',
+    '-A neutron-l3-agent-POSTROUTING ! -i qg-1 ! -o qg-1 -m conntrack ! --ctstate DNAT -j ACCEPT',
+    '-A neutron-l3-agent-float-snat -s 192.0.2.11/32 -j SNAT --to-source 203.0.113.201',
+    '-A neutron-l3-agent-snat -j neutron-l3-agent-float-snat',
+    '-A neutron-l3-agent-snat -o qg-1 -j SNAT --to-source 203.0.113.200:1024-65535',
+    'COMMIT',
+  ].join('\n'), 'qrouter').value;
+  const packet = (p: Partial<IptablesPacket>): IptablesPacket => ({ physdevIn: null, physdevOut: null, protocol: 'icmp', icmpType: 8, ctState: 'NEW', ...p });
+  const post = (p: Partial<IptablesPacket>) => evaluateIptables(nat, packet(p), { table: 'nat', chain: 'POSTROUTING', natTargets: true }).verdict;
+  const pre = (p: Partial<IptablesPacket>) => evaluateIptables(nat, packet(p), { table: 'nat', chain: 'PREROUTING', natTargets: true }).verdict;
+
+  it('SNAT to the gateway address (port range left out) for an instance without a floating IP', () => {
+    expect(post({ src: '192.0.2.12', dst: '198.51.100.7', inInterface: 'qr-1', outInterface: 'qg-1' })).toMatchObject({ kind: 'nat', target: 'SNAT', to: '203.0.113.200', chain: 'neutron-l3-agent-snat', ruleIndex: 2 });
+  });
+
+  it('the floating IP\'s own SNAT for its instance; DNAT of the floating IP on the way in', () => {
+    expect(post({ src: '192.0.2.11', dst: '198.51.100.7', inInterface: 'qr-1', outInterface: 'qg-1' })).toMatchObject({ kind: 'nat', target: 'SNAT', to: '203.0.113.201', chain: 'neutron-l3-agent-float-snat' });
+    expect(pre({ src: '198.51.100.7', dst: '203.0.113.201', inInterface: 'qg-1' })).toMatchObject({ kind: 'nat', target: 'DNAT', to: '192.0.2.11', ruleIndex: 1 });
+  });
+
+  it('no translation: ACCEPT between internal ports, or the policy when no rule applies', () => {
+    expect(post({ src: '192.0.2.12', dst: '192.0.2.130', inInterface: 'qr-1', outInterface: 'qr-2' })).toMatchObject({ kind: 'verdict', verdict: 'ACCEPT', chain: 'neutron-l3-agent-POSTROUTING' });
+    expect(pre({ src: '198.51.100.7', dst: '203.0.113.200', inInterface: 'qg-1' })).toMatchObject({ kind: 'verdict', verdict: 'ACCEPT', ruleIndex: null });
+  });
+
+  it('without natTargets a SNAT rule is not modelled (the filter table\'s walk never meets one)', () => {
+    expect(evaluateIptables(nat, packet({ src: '192.0.2.12', dst: '198.51.100.7', inInterface: 'qr-1', outInterface: 'qg-1' }), { table: 'nat', chain: 'POSTROUTING' }).verdict).toMatchObject({ kind: 'undecided', reason: 'target SNAT is not modelled' });
+  });
+});

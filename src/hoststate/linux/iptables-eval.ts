@@ -52,7 +52,20 @@ export type IptablesVerdict =
       ruleIndex: number | null;
       ruleText: string | null;
     }
-  | { kind: 'undecided'; chain: string; ruleIndex: number | null; ruleText: string | null; reason: string };
+  | { kind: 'undecided'; chain: string; ruleIndex: number | null; ruleText: string | null; reason: string }
+  | {
+      /** Only with `natTargets`: the rule that translates the packet. */
+      kind: 'nat';
+      target: NatTarget;
+      /** `--to-source` / `--to-destination` / `--to-ports` address, without a port range; null for MASQUERADE. */
+      to: string | null;
+      chain: string;
+      ruleIndex: number;
+      ruleText: string;
+    };
+
+export type NatTarget = 'SNAT' | 'DNAT' | 'MASQUERADE' | 'REDIRECT';
+const NAT_TARGETS = new Set<string>(['SNAT', 'DNAT', 'MASQUERADE', 'REDIRECT']);
 
 export interface IptablesEvaluation {
   verdict: IptablesVerdict;
@@ -70,6 +83,11 @@ export interface EvaluateOptions {
    * Neutron's NIPv4<sg-id>). A `-m set` match on a set not given is undecided.
    */
   ipsets?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The nat table: SNAT, DNAT, MASQUERADE and REDIRECT end the walk with a `nat` verdict (ACCEPT,
+   * or a policy, means no translation).
+   */
+  natTargets?: boolean;
 }
 
 /** Targets that let the walk go on. */
@@ -129,6 +147,12 @@ export function evaluateIptables(ruleset: IptablesRuleset, packet: IptablesPacke
       continue;
     }
     const target = rule.target;
+    if (options.natTargets === true && NAT_TARGETS.has(target.name)) {
+      const to = target.options.find((o) => o.name === 'to-source' || o.name === 'to-destination' || o.name === 'to')?.values[0] ?? null;
+      // 192.0.2.1:1024-65535 or 192.0.2.1-192.0.2.9: the first address
+      const address = to === null ? null : (to.split(/[:-]/)[0] ?? null);
+      return { verdict: { kind: 'nat', target: target.name as NatTarget, to: address === '' ? null : address, chain: chain.name, ruleIndex: rule.index, ruleText: rule.text }, trace };
+    }
     if (target.name === 'ACCEPT' || target.name === 'DROP' || target.name === 'REJECT') {
       return { verdict: { kind: 'verdict', verdict: target.name, chain: chain.name, ruleIndex: rule.index, ruleText: rule.text }, trace };
     }
