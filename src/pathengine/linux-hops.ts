@@ -215,9 +215,16 @@ function natOf(ruleset: IptablesRuleset | undefined, chain: 'PREROUTING' | 'POST
 }
 
 /** Addresses a namespace's SNAT rules translate to (a reply to one of them is un-NATed by conntrack). */
-export function snatAddresses(ruleset: IptablesRuleset | undefined): Set<string> {
+const SNAT_ADDRESSES = new WeakMap<IptablesRuleset, ReadonlySet<string>>();
+const NONE: ReadonlySet<string> = new Set();
+
+export function snatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
+  if (ruleset === undefined) return NONE;
+  const cached = SNAT_ADDRESSES.get(ruleset);
+  if (cached !== undefined) return cached;
   const out = new Set<string>();
-  for (const c of ruleset?.tables.find((t) => t.name === 'nat')?.chains ?? []) {
+  SNAT_ADDRESSES.set(ruleset, out);
+  for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
     for (const r of c.rules) {
       if (r.target?.name !== 'SNAT') continue;
       const to = r.target.options.find((o) => o.name === 'to-source')?.values[0];
