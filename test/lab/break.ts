@@ -3,7 +3,7 @@
 // break really breaks that traffic (and hoptrace can be asked where the frame dies).
 import type { OvsHost } from '../support/ovs-lab.js';
 import { run } from '../support/netns.js';
-import { learnedUcastMatch, lvToTunFlow, lvToTunMatch, tunToLvFlow, tunToLvMatch } from './neutron-config.js';
+import { learnedUcastMatch, lvToTunFlow, lvToTunMatch, tunToLvFlow, tunToLvMatch, tunToLvTable } from './neutron-config.js';
 import { findHost, findInstance, spawnDnsmasq, stopDnsmasq, type HostLabel, type NeutronLabLayout } from './neutron-lab.js';
 
 export const BREAK_SCENARIOS = [
@@ -51,7 +51,7 @@ export async function breakLab(lab: LabAccess, scenario: BreakScenario, options:
   const network = lab.ovs('network1');
   switch (scenario) {
     case 'tun-to-vlan-removed':
-      await network.ofctl(['--strict', 'del-flows', 'br-tun', tunToLvMatch(lab.network.segmentationId)]);
+      await network.ofctl(['--strict', 'del-flows', 'br-tun', tunToLvMatch(lab.network.segmentationId, lab.network.networkType)]);
       await network.appctl(['revalidator/wait']);
       break;
     case 'vlan-to-tun-removed':
@@ -97,7 +97,7 @@ export async function repairLab(lab: LabAccess, scenario: BreakScenario, options
   const network = lab.ovs('network1');
   switch (scenario) {
     case 'tun-to-vlan-removed':
-      await network.ofctl(['add-flow', 'br-tun', tunToLvFlow({ localVlan: findHost(lab, 'network1').localVlan, segmentationId: lab.network.segmentationId })]);
+      await network.ofctl(['add-flow', 'br-tun', tunToLvFlow({ localVlan: findHost(lab, 'network1').localVlan, segmentationId: lab.network.segmentationId }, lab.network.networkType)]);
       await network.appctl(['revalidator/wait']);
       break;
     case 'vlan-to-tun-removed': {
@@ -148,7 +148,7 @@ async function removeUnderlayLoss(lab: NeutronLabLayout): Promise<void> {
   }
 }
 
-/** An address of the underlay no host has: GRE frames sent there go nowhere. */
+/** An address of the underlay no host has: tunnel frames sent there go nowhere. */
 export const WRONG_REMOTE_IP = '192.0.2.99';
 const SG_DROP_COMMENT = 'hoptrace-lab sg-drop';
 const SG_DROP_RULE = ['-m', 'comment', '--comment', SG_DROP_COMMENT, '-j', 'DROP'];
@@ -160,7 +160,7 @@ export function describeBreak(lab: NeutronLabLayout, scenario: BreakScenario, op
   const base = { scenario, instance: instance.label };
   switch (scenario) {
     case 'tun-to-vlan-removed':
-      return { ...base, host: 'network1', breaks: toDhcp, change: `br-tun table 3 flow tun_id=0x${lab.network.segmentationId.toString(16)} -> local VLAN ${findHost(lab, 'network1').localVlan} removed on network1` };
+      return { ...base, host: 'network1', breaks: toDhcp, change: `br-tun table ${tunToLvTable(lab.network.networkType)} flow tun_id=0x${lab.network.segmentationId.toString(16)} -> local VLAN ${findHost(lab, 'network1').localVlan} removed on network1` };
     case 'vlan-to-tun-removed':
       return { ...base, host: instance.host, breaks: toDhcp, change: `br-tun table 22 flow dl_vlan=${instance.localVlan} -> set_tunnel removed on ${instance.host} (and table 20 learned flows of that VLAN)` };
     case 'sg-drop':

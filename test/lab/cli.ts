@@ -37,7 +37,7 @@ function print(json: boolean, data: unknown, text: string): void {
 
 function describeLayout(layout: NeutronLabLayout): string {
   const lines = [
-    `lab ${layout.id}: network ${layout.network.id} (${layout.network.cidr}, GRE key 0x${layout.network.segmentationId.toString(16)}), sFlow -> ${layout.sflow.target} (sampling 1/${layout.sflow.sampling}, polling ${layout.sflow.polling}s)`,
+    `lab ${layout.id}: network ${layout.network.id} (${layout.network.cidr}, ${layout.network.networkType === 'vxlan' ? 'VXLAN VNI' : 'GRE key'} 0x${layout.network.segmentationId.toString(16)}, MTU ${layout.network.mtu}), sFlow -> ${layout.sflow.target} (sampling 1/${layout.sflow.sampling}, polling ${layout.sflow.polling}s)`,
     ...layout.hosts.map((h) => `  ${h.label.padEnd(9)} netns ${h.netns}  mgmt0 ${h.mgmtAddress}  underlay ${h.underlay.address}  local VLAN ${h.localVlan}  OVS_RUNDIR=${h.dir}`),
     ...layout.instances.map((i) => `  ${i.label.padEnd(9)} on ${i.host}  netns ${i.netns}  ${i.ip} ${i.mac}  port ${i.portId}  ${i.devices.tap}/${i.devices.qbr}/${i.devices.qvb}/${i.devices.qvo} (br-int ofport ${i.ofport})`),
     `  dhcp      ${layout.dhcp.namespace}  ${layout.dhcp.device} ${layout.dhcp.ip} ${layout.dhcp.mac}  dnsmasq pid ${layout.dhcp.pid}`,
@@ -47,18 +47,20 @@ function describeLayout(layout: NeutronLabLayout): string {
   return lines.join('\n');
 }
 
-async function up(options: { collector: string; sampling: number; polling: number; computeHosts: number }): Promise<void> {
+async function up(options: { collector: string; sampling: number; polling: number; computeHosts: number; tunnel: string }): Promise<void> {
   const existing = readState();
   if (existing !== undefined) throw new CliError(`a lab is up already (${statePath()}): \`npm run lab status\`, or \`npm run lab down\` first`);
   const unavailable = await probeOvsLab();
   if (unavailable !== undefined) throw new CliError(`cannot build a lab here: ${unavailable}`);
   if (options.computeHosts !== 1 && options.computeHosts !== 2) throw new CliError('--compute-hosts is 1 or 2');
+  if (options.tunnel !== 'gre' && options.tunnel !== 'vxlan') throw new CliError(`--tunnel is gre or vxlan, got ${options.tunnel}`);
   const lab = await createNeutronLab({
     persistent: CLI_LAB,
     collector: options.collector,
     sampling: options.sampling,
     polling: options.polling,
     computeHosts: options.computeHosts,
+    tunnelType: options.tunnel,
   });
   const layout = layoutOf(lab);
   try {
@@ -195,7 +197,7 @@ async function downCommand(): Promise<void> {
 }
 
 const program = new Command('lab')
-  .description('A Neutron ML2/OVS lab in network namespaces (GRE, hybrid firewall, qdhcp, qrouter, sFlow on every bridge)')
+  .description('A Neutron ML2/OVS lab in network namespaces (GRE or VXLAN, hybrid firewall, qdhcp, qrouter, sFlow on every bridge)')
   .enablePositionalOptions()
   .showHelpAfterError();
 
@@ -206,7 +208,8 @@ program
   .option('--sampling <n>', 'sFlow sampling rate (1 in N)', positiveInt, 1)
   .option('--polling <s>', 'sFlow counter polling interval, seconds', positiveInt, 10)
   .option('--compute-hosts <n>', 'compute hosts: 1 or 2', positiveInt, 1)
-  .addHelpText('after', '\nExamples:\n  npm run lab up\n  npm run lab up -- --collector :6343 --sampling 1 --compute-hosts 2')
+  .option('--tunnel <type>', 'tenant network type: gre or vxlan', 'gre')
+  .addHelpText('after', '\nExamples:\n  npm run lab up\n  npm run lab up -- --collector :6343 --sampling 1 --compute-hosts 2\n  npm run lab up -- --tunnel vxlan')
   .action(up);
 program
   .command('traffic')

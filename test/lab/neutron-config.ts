@@ -55,8 +55,16 @@ export function chainId(portId: string): string {
   return portId.slice(0, 10);
 }
 
-/** Neutron's tunnel port name: gre-<remote IPv4 in hex>. */
-export function tunnelPortName(type: 'gre' | 'vxlan', remoteIp: string): string {
+/** Tenant network types the lab can build (ml2 type drivers with a br-tun tunnel). */
+export type TunnelType = 'gre' | 'vxlan';
+
+/** br-tun's tunnel -> local VLAN table of a tunnel type (3 GRE_TUN_TO_LV, 4 VXLAN_TUN_TO_LV). */
+export function tunToLvTable(type: TunnelType = 'gre'): number {
+  return type === 'vxlan' ? BR_TUN_TABLES.vxlanTunToLv : BR_TUN_TABLES.greTunToLv;
+}
+
+/** Neutron's tunnel port name: <type>-<remote IPv4 in hex> (gre-c0000215, vxlan-c0000215). */
+export function tunnelPortName(type: TunnelType, remoteIp: string): string {
   return `${type}-${remoteIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')}`;
 }
 
@@ -75,21 +83,24 @@ export interface BrTunSpec {
   tunnels: readonly TunnelPort[];
   /** Local VLAN <-> segmentation id (tun_id) of every network on this host. */
   networks: readonly { localVlan: number; segmentationId: number }[];
+  /** The type of every tunnel port (default gre): picks the tunnel -> local VLAN table. */
+  tunnelType?: TunnelType;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** The flows neutron-openvswitch-agent keeps in br-tun for GRE networks (no l2population, no ARP responder). */
+/** The flows neutron-openvswitch-agent keeps in br-tun for GRE or VXLAN networks (no l2population, no ARP responder). */
 export function brTunFlows(spec: BrTunSpec): string[] {
   const t = BR_TUN_TABLES;
+  const type = spec.tunnelType ?? 'gre';
   const c = `cookie=${AGENT_COOKIE},`;
   const flows = [
     `${c}table=${t.localSwitching},priority=1,in_port=${spec.patchIntOfport},actions=resubmit(,${t.patchLvToTun})`,
-    ...spec.tunnels.map((p) => `${c}table=${t.localSwitching},priority=1,in_port=${p.ofport},actions=resubmit(,${t.greTunToLv})`),
+    ...spec.tunnels.map((p) => `${c}table=${t.localSwitching},priority=1,in_port=${p.ofport},actions=resubmit(,${tunToLvTable(type)})`),
     `${c}table=${t.localSwitching},priority=0,actions=drop`,
     `${c}table=${t.patchLvToTun},priority=0,dl_dst=00:00:00:00:00:00/01:00:00:00:00:00,actions=resubmit(,${t.ucastToTun})`,
     `${c}table=${t.patchLvToTun},priority=0,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00,actions=resubmit(,${t.floodToTun})`,
-    ...spec.networks.map((n) => tunToLvFlow(n)),
+    ...spec.networks.map((n) => tunToLvFlow(n, type)),
     `${c}table=${t.greTunToLv},priority=0,actions=drop`,
     `${c}table=${t.vxlanTunToLv},priority=0,actions=drop`,
     `${c}table=${t.geneveTunToLv},priority=0,actions=drop`,
@@ -103,13 +114,13 @@ export function brTunFlows(spec: BrTunSpec): string[] {
   return flows;
 }
 
-/** Table 3: frames of tunnel `segmentationId` get the host's local VLAN, then learn (table 10). */
-export function tunToLvFlow(n: { localVlan: number; segmentationId: number }): string {
-  return `cookie=${AGENT_COOKIE},${tunToLvMatch(n.segmentationId)},actions=mod_vlan_vid:${n.localVlan},resubmit(,${BR_TUN_TABLES.learnFromTun})`;
+/** Table 3 (GRE) or 4 (VXLAN): frames of tunnel `segmentationId` get the host's local VLAN, then learn (table 10). */
+export function tunToLvFlow(n: { localVlan: number; segmentationId: number }, type: TunnelType = 'gre'): string {
+  return `cookie=${AGENT_COOKIE},${tunToLvMatch(n.segmentationId, type)},actions=mod_vlan_vid:${n.localVlan},resubmit(,${BR_TUN_TABLES.learnFromTun})`;
 }
 
-export function tunToLvMatch(segmentationId: number): string {
-  return `table=${BR_TUN_TABLES.greTunToLv},priority=1,tun_id=${hex(segmentationId)}`;
+export function tunToLvMatch(segmentationId: number, type: TunnelType = 'gre'): string {
+  return `table=${tunToLvTable(type)},priority=1,tun_id=${hex(segmentationId)}`;
 }
 
 /** Table 22: local VLAN frames leave untagged with the network's tun_id, flooded to every tunnel. */

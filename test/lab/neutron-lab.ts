@@ -1,7 +1,8 @@
 // A Neutron ML2/OVS cloud in network namespaces: compute hosts and a network host, each an OvsHost
 // (own ovsdb-server + ovs-vswitchd, userspace datapath), wired the way neutron-openvswitch-agent
 // with the hybrid iptables firewall, the DHCP agent and the legacy L3 agent wire them, with GRE
-// tenant networks that really carry frames between the hosts over an underlay.
+// (default) or VXLAN (tunnelType 'vxlan': ports vxlan-<hex>, br-tun table 4) tenant networks that
+// really carry frames between the hosts over an underlay.
 //
 //  instance ns vmN                 host ns compute1                                        underlay ns
 //  eth0 fa:16:3e:.. ═veth═ tapX ─ qbrX (Linux bridge, iptables neutron-openvswi-*) ─ qvbX
@@ -16,7 +17,7 @@
 //   external net    203.0.113.192/26  upstream host (ext ns) .193, router qg .200 (SNAT address)
 //   underlay        192.0.2.0/24      compute1 .11, compute2 .12, network1 .21; .99 is never used
 //   management      198.51.100.x/28   from ovs-lab.ts (mgmt0 of each host, collector in the root ns)
-// The instances' MTU is 1458 (1500 less GRE over IPv4), as Neutron sets it for GRE networks.
+// The instances' MTU is 1458 (1500 less GRE over IPv4) or 1450 (less VXLAN over IPv4), as Neutron sets it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,13 +47,17 @@ import {
   routerNatRules,
   tunnelPortName,
   uuidOwner,
+  type TunnelType,
 } from './neutron-config.js';
 
 export const TENANT = { cidr: '203.0.113.0/26', network: '203.0.113.0', prefixLength: 26, gatewayIp: '203.0.113.1', dhcpIp: '203.0.113.2', firstInstance: 11 } as const;
 export const EXTERNAL = { cidr: '203.0.113.192/26', prefixLength: 26, upstreamIp: '203.0.113.193', routerIp: '203.0.113.200' } as const;
 export const UNDERLAY = { cidr: '192.0.2.0/24', prefixLength: 24, unusedIp: '192.0.2.99' } as const;
 export const SEGMENTATION_ID = 73; // tun_id 0x49
+/** The instance MTU of a GRE network (1500 less 42: IPv4 20 + GRE with key 8 + inner Ethernet 14). */
 export const INSTANCE_MTU = 1458;
+/** Neutron's network MTU by type: 1500 less the encapsulation (GRE 42, VXLAN 50: IPv4 20 + UDP 8 + VXLAN 8 + Ethernet 14). */
+export const INSTANCE_MTUS: Readonly<Record<TunnelType, number>> = { gre: INSTANCE_MTU, vxlan: 1450 };
 const UNDERLAY_ADDRESSES: Record<string, string> = { compute1: '192.0.2.11', compute2: '192.0.2.12', network1: '192.0.2.21' };
 /** Local VLANs differ per host on purpose: a walk must translate, never assume. */
 const LOCAL_VLANS: Record<string, number> = { compute1: 1, compute2: 2, network1: 3 };
@@ -74,6 +79,8 @@ export interface NeutronLabOptions {
   sampling?: number;
   /** sFlow counter polling interval in seconds (default 10). */
   polling?: number;
+  /** Tenant network type: the br-tun tunnel ports' type (default gre). */
+  tunnelType?: TunnelType;
   /** sFlow header bytes (OVS default 128 when unset). */
   header?: number;
   /** Keep everything after teardown (debugging). */
@@ -144,7 +151,7 @@ export interface NeutronLabLayout {
   persistent: boolean;
   mgmt: { network: string; collectorAddress: string; bridge: string };
   sflow: { target: string; sampling: number; polling: number; header: number | undefined; agent: 'mgmt0' };
-  network: { id: string; name: string; subnetId: string; cidr: string; gatewayIp: string; segmentationId: number; networkType: 'gre'; mtu: number };
+  network: { id: string; name: string; subnetId: string; cidr: string; gatewayIp: string; segmentationId: number; networkType: TunnelType; mtu: number };
   hosts: LabHostLayout[];
   instances: LabInstance[];
   dhcp: NamespacePortLayout & { host: 'network1'; namespace: string; dir: string; pidFile: string; pid: number };
@@ -230,6 +237,7 @@ class Builder {
     const qrPort = neutronUuid(owner);
     const qgPort = neutronUuid(owner);
     const dhcpDir = join(stateDir, 'dhcp', netId);
+    const tunnelType = options.tunnelType ?? 'gre';
     this.layout = {
       id: base.id,
       labDir: base.dir,
@@ -237,7 +245,7 @@ class Builder {
       persistent: options.persistent !== undefined,
       mgmt: { network: base.mgmtNetwork, collectorAddress: base.collectorAddress, bridge: base.mgmtBridge },
       sflow: { target: '', sampling: options.sampling ?? 1, polling: options.polling ?? 10, header: options.header, agent: 'mgmt0' },
-      network: { id: netId, name: 'private', subnetId: neutronUuid(owner), cidr: TENANT.cidr, gatewayIp: TENANT.gatewayIp, segmentationId: SEGMENTATION_ID, networkType: 'gre', mtu: INSTANCE_MTU },
+      network: { id: netId, name: 'private', subnetId: neutronUuid(owner), cidr: TENANT.cidr, gatewayIp: TENANT.gatewayIp, segmentationId: SEGMENTATION_ID, networkType: tunnelType, mtu: INSTANCE_MTUS[tunnelType] },
       hosts: [],
       instances: [],
       dhcp: {
@@ -374,11 +382,12 @@ class Builder {
       '--', 'add-port', 'br-phy', 'eth1',
     ];
     const tunnels: LabHostLayout['tunnels'] = [];
+    const type = this.layout.network.networkType;
     peers.forEach((peer, i) => {
       const remoteIp = UNDERLAY_ADDRESSES[peer] ?? '';
-      const port = tunnelPortName('gre', remoteIp);
+      const port = tunnelPortName(type, remoteIp);
       tunnels.push({ port, remoteIp, remoteHost: peer, localIp, ofport: 2 + i });
-      args.push('--', 'add-port', 'br-tun', port, '--', 'set', 'Interface', port, 'type=gre',
+      args.push('--', 'add-port', 'br-tun', port, '--', 'set', 'Interface', port, `type=${type}`,
         `options:remote_ip=${remoteIp}`, `options:local_ip=${localIp}`, 'options:in_key=flow', 'options:out_key=flow', 'options:df_default=true', `ofport_request=${2 + i}`);
     });
     if (role === 'network') args.push('--', 'add-br', 'br-ex', '--', 'set', 'Bridge', 'br-ex', 'datapath_type=netdev');
@@ -414,9 +423,10 @@ class Builder {
     const mac = neutronMac();
     const ip = `203.0.113.${lastOctet}`;
     const devices = { eth0: 'eth0', tap: deviceName('tap', portId), qbr: deviceName('qbr', portId), qvb: deviceName('qvb', portId), qvo: deviceName('qvo', portId) } as const;
-    const instance = await this.base.addInstance(label, { host, port: devices.tap, address: `${ip}/${TENANT.prefixLength}`, mac, gateway: TENANT.gatewayIp, mtu: INSTANCE_MTU });
+    const mtu = this.layout.network.mtu;
+    const instance = await this.base.addInstance(label, { host, port: devices.tap, address: `${ip}/${TENANT.prefixLength}`, mac, gateway: TENANT.gatewayIp, mtu });
     await addLinuxBridge(host.netns, devices.qbr);
-    await addVeth({ netns: host.netns, name: devices.qvb, mtu: INSTANCE_MTU, master: devices.qbr }, { netns: host.netns, name: devices.qvo, mtu: INSTANCE_MTU });
+    await addVeth({ netns: host.netns, name: devices.qvb, mtu, master: devices.qbr }, { netns: host.netns, name: devices.qvo, mtu });
     await run(null, [...ipIn(host.netns), 'link', 'set', devices.tap, 'master', devices.qbr]);
     const localVlan = layoutHost.localVlan;
     await host.vsctl([
@@ -426,7 +436,7 @@ class Builder {
     ]);
     const [tap, qvb, qvo, qbr] = await Promise.all([devices.tap, devices.qvb, devices.qvo, devices.qbr].map((d) => linkInfo(host.netns, d)));
     this.layout.instances.push({
-      label, host: hostLabel, netns: instance.netns, portId, vmUuid, mac, ip, prefixLength: TENANT.prefixLength, gateway: TENANT.gatewayIp, mtu: INSTANCE_MTU,
+      label, host: hostLabel, netns: instance.netns, portId, vmUuid, mac, ip, prefixLength: TENANT.prefixLength, gateway: TENANT.gatewayIp, mtu,
       devices, localVlan, ofport: -1,
       ifIndex: { tap: tap?.ifIndex ?? 0, qvb: qvb?.ifIndex ?? 0, qvo: qvo?.ifIndex ?? 0, qbr: qbr?.ifIndex ?? 0 },
       chains: firewallChains(portId),
@@ -494,6 +504,7 @@ class Builder {
       patchIntOfport: tunPorts['patch-int'] ?? 1,
       tunnels: layoutHost.tunnels.map((p) => ({ name: p.port, ofport: p.ofport })),
       networks: [{ localVlan: layoutHost.localVlan, segmentationId: SEGMENTATION_ID }],
+      tunnelType: this.layout.network.networkType,
     }).join('\n')}\n`);
     await Promise.all([host.ofctl(['add-flows', 'br-int', intFile]), host.ofctl(['add-flows', 'br-tun', tunFile])]);
     if (instances.length > 0) {
