@@ -201,7 +201,7 @@ export function namespaceOf(t: HostTopology, portName: string): string | undefin
 
 /** A namespace's nat table verdict for the frame in one built-in chain (PREROUTING, POSTROUTING). */
 function natOf(ruleset: IptablesRuleset | undefined, chain: 'PREROUTING' | 'POSTROUTING', frame: LinuxFrame, src: string, dst: string, inDev: string, outDev: string | undefined): { target: string; to: string | null; rule: string } | { undecided: string } | null {
-  if (ruleset === undefined || !ruleset.tables.some((t) => t.name === 'nat')) return null;
+  if (ruleset === undefined || !natTargetsOf(ruleset).has(chain === 'PREROUTING' ? 'DNAT' : 'SNAT')) return null;
   const packet: IptablesPacket = { physdevIn: null, physdevOut: null, inInterface: inDev, src, dst, ctState: frame.ctState ?? 'unknown' };
   if (outDev !== undefined) packet.outInterface = outDev;
   if (frame.ipProtocol !== null) packet.protocol = PROTOCOL_NAMES[frame.ipProtocol] ?? String(frame.ipProtocol);
@@ -212,6 +212,26 @@ function natOf(ruleset: IptablesRuleset | undefined, chain: 'PREROUTING' | 'POST
   if (v.kind === 'nat') return { target: v.target, to: v.to, rule: `iptables -t nat ${chain} → ${v.chain} #${v.ruleIndex}: ${v.ruleText}` };
   if (v.kind === 'undecided') return { undecided: `iptables -t nat ${chain} undecided in ${v.chain}: ${v.reason}` };
   return null;
+}
+
+/** The translations a namespace's nat table can make at all: DNAT (and REDIRECT), SNAT (and MASQUERADE). */
+const NAT_KINDS = new WeakMap<IptablesRuleset, ReadonlySet<'DNAT' | 'SNAT'>>();
+
+function natTargetsOf(ruleset: IptablesRuleset): ReadonlySet<'DNAT' | 'SNAT'> {
+  let kinds = NAT_KINDS.get(ruleset);
+  if (kinds === undefined) {
+    const found = new Set<'DNAT' | 'SNAT'>();
+    for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
+      for (const r of c.rules) {
+        const name = r.target?.name;
+        if (name === 'DNAT' || name === 'REDIRECT') found.add('DNAT');
+        if (name === 'SNAT' || name === 'MASQUERADE') found.add('SNAT');
+      }
+    }
+    kinds = found;
+    NAT_KINDS.set(ruleset, kinds);
+  }
+  return kinds;
 }
 
 /** Addresses a namespace's SNAT rules translate to (a reply to one of them is un-NATed by conntrack). */

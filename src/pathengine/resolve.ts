@@ -159,11 +159,17 @@ export class TopologyResolver implements Resolver {
       return;
     }
     const key = `${datagram.agent}/${datagram.subAgentId}`;
+    // a sub-agent's bridge, once known (from a counter sample, or a flow sample's clue), is not
+    // looked for again in every flow sample (the clue keys cost a string each)
+    let known = this.#subAgentDpid.has(key) || this.#subAgentFromSamples.has(key);
     for (const sample of datagram.samples) {
       if (sample.kind === 'flow' || sample.kind === 'discard') {
-        if (this.#subAgentDpid.has(key)) continue;
+        if (known) continue;
         const dpid = this.#dpidOfSample(datagram.agent, sample);
-        if (dpid !== undefined) this.#subAgentFromSamples.set(key, dpid);
+        if (dpid !== undefined) {
+          this.#subAgentFromSamples.set(key, dpid);
+          known = true;
+        }
         continue;
       }
       if (sample.kind !== 'counter') continue;
@@ -172,12 +178,17 @@ export class TopologyResolver implements Resolver {
       let name: string | null = null;
       for (const r of sample.records) {
         if (r.kind === 'openflow_port') {
-          dpid = r.datapathId.toString(16).padStart(16, '0');
+          dpid = dpidText(r.datapathId);
           portNo = r.portNo;
         } else if (r.kind === 'openflow_port_name') name = r.name;
       }
-      if (dpid !== null) this.#subAgentDpid.set(key, dpid);
-      if (sample.sourceIdType === 0 && (dpid !== null || name !== null)) this.#liveIfIndex.set(`${datagram.agent}/${sample.sourceIdIndex}`, { dpid, portNo, name });
+      if (dpid !== null && this.#subAgentDpid.get(key) !== dpid) this.#subAgentDpid.set(key, dpid);
+      if (sample.sourceIdType === 0 && (dpid !== null || name !== null)) {
+        // counters come every polling interval for every port: keep the entry unless it changed
+        const ifKey = `${datagram.agent}/${sample.sourceIdIndex}`;
+        const was = this.#liveIfIndex.get(ifKey);
+        if (was === undefined || was.dpid !== dpid || was.portNo !== portNo || was.name !== name) this.#liveIfIndex.set(ifKey, { dpid, portNo, name });
+      }
     }
   }
 
@@ -315,4 +326,17 @@ export class TopologyResolver implements Resolver {
     const m = mac.toLowerCase();
     return t?.ports.find((p) => p.bridge === bridge && (p.attachedMac?.toLowerCase() === m || p.mac?.toLowerCase() === m));
   }
+}
+
+/** Datapath ids as `ovs-ofctl show` prints them (16 hex digits), one string per id. */
+const DPID_TEXT = new Map<bigint, string>();
+
+function dpidText(id: bigint): string {
+  let text = DPID_TEXT.get(id);
+  if (text === undefined) {
+    text = id.toString(16).padStart(16, '0');
+    if (DPID_TEXT.size >= 4096) DPID_TEXT.clear();
+    DPID_TEXT.set(id, text);
+  }
+  return text;
 }
