@@ -195,6 +195,12 @@ export async function main(argv: readonly string[]): Promise<number> {
 // Run when executed directly (bin or `node dist/src/cli/main.js`), not when imported by tests.
 const invoked = process.argv[1];
 if (invoked !== undefined && /(?:^|[\\/])(main\.js|hoptrace)$/.test(invoked)) {
+  // The reader of our output went away (`hoptrace analyze ... | head`): stop quietly, as cat does.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(EXIT.OK);
+    process.stderr.write(`hoptrace: writing the output: ${error.message}\n`);
+    process.exit(EXIT.FAILURE);
+  });
   main(process.argv.slice(2)).then(
     (code) => { process.exitCode = code; },
     (error: unknown) => { process.stderr.write(`hoptrace: ${describeError(error)}\n`); process.exitCode = EXIT.FAILURE; },

@@ -159,10 +159,19 @@ export function hopsOfChain(visits: readonly Visit[], chain: readonly number[], 
       const nt = topo(next.host);
       const underlay = tun === undefined ? undefined : nt?.devices.find((d) => d.namespace === '' && d.addresses.some((a) => a.address === tun.remoteIp));
       const underlayBridge = underlay === undefined ? undefined : nt?.ports.find((p) => p.name === underlay.name)?.bridge;
-      hops.push(hop({ host: next.host, namespace: '', kind: 'physical', device: underlay?.name ?? 'underlay', bridge: underlayBridge ?? null, inPort: null, outPort: next.inPortName ?? null, tunnelId: tun === undefined ? null : Number(tun.tunId), remoteIp: tun?.remoteIp ?? null, notes: [`outer GRE/VXLAN frame to ${tun?.remoteIp ?? '?'}`] }));
+      hops.push(hop({ host: next.host, namespace: '', kind: 'physical', device: underlay?.name ?? 'underlay', bridge: underlayBridge ?? null, inPort: null, outPort: next.inPortName ?? null, tunnelId: tun === undefined ? null : Number(tun.tunId), remoteIp: tun?.remoteIp ?? null, notes: [`outer ${tunnelWord(t?.ports.find((p) => p.bridge === v.bridge && p.name === tun?.portName)?.type)} frame to ${tun?.remoteIp ?? '?'}`] }));
     }
   }
   return hops;
+}
+
+/** GRE, VXLAN, Geneve... as the tunnel port's Interface.type says. */
+function tunnelWord(type: string | undefined): string {
+  if (type === 'gre' || type === 'ip6gre' || type === 'erspan') return 'GRE';
+  if (type === 'vxlan') return 'VXLAN';
+  if (type === 'geneve') return 'Geneve';
+  if (type === 'stt') return 'STT';
+  return 'tunnel';
 }
 
 /** The walk's drop reasons in an operator's words. */

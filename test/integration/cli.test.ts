@@ -11,6 +11,9 @@ import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const SFLOW = fileURLToPath(new URL('../../../shared/testdata/sflow/', import.meta.url));
 const CORPUS = fileURLToPath(new URL('../../../shared/testdata/corpus/ovs-sflow-10k.pcap', import.meta.url));
+const LAB = fileURLToPath(new URL('../fixtures/lab-capture/', import.meta.url));
+const LAB_PCAP = join(LAB, 'sflow.pcap');
+const LAB_SNAPSHOTS = ['sosreport-compute1', 'sosreport-network1'].map((d) => join(LAB, 'snapshots', 'healthy', d));
 const scratch = mkdtempSync(join(tmpdir(), 'hoptrace-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -79,6 +82,23 @@ describe('hoptrace CLI', () => {
     const run = await hoptrace(['decode', bad]);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^hoptrace: .*bad\.pcap.*\n$/);
+  });
+
+  it('output piped into a reader that stops early (`| head -1`): exit 0, nothing on stderr', async () => {
+    // analyze prints hundreds of lines; the reader takes one and closes the pipe (EPIPE for the writer)
+    const child = spawn(process.execPath, [BIN, 'analyze', '--pcap', LAB_PCAP, '--snapshots', ...LAB_SNAPSHOTS], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const first = await new Promise<string>((resolve) => {
+      child.stdout.setEncoding('utf8').once('data', (d: string) => {
+        child.stdout.destroy();
+        resolve(d);
+      });
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect(first).toMatch(/^path /);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('replay sends every datagram to the target', async () => {
