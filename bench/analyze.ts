@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { IptablesRuleset } from '../src/hoststate/linux/iptables-save.js';
 import type { RawSnapshot } from '../src/hoststate/snapshot.js';
-import { analyzeCapture, analyzeGroup, markAnswers, PathAnalyzer, type AnalyzedPath } from '../src/pathengine/analyze.js';
+import { analyzeCapture, analyzeGroup, joinNatLegs, markAnswers, PathAnalyzer, type AnalyzedPath } from '../src/pathengine/analyze.js';
 import { Correlator, type ClosedGroup, type CorrelatorStats, type JoinMode } from '../src/pathengine/correlate.js';
 import { toObservations } from '../src/pathengine/observation.js';
 import { TopologyResolver } from '../src/pathengine/resolve.js';
@@ -175,6 +175,8 @@ export function streamRun(f: AnalyzeFixture, loops: number, upTo: Stage, join: J
   const finishLoop = (): void => {
     // each loop's paths are 60 s of event time apart from the next: answers never cross loops
     pending.sort((a, b) => Date.parse(a.firstSeen) - Date.parse(b.firstSeen));
+    // as analyzeDatagrams: one frame on both sides of the router's NAT is one path
+    pending = joinNatLegs(pending);
     markAnswers(pending, 3000);
     const counts: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
     let answered = 0;

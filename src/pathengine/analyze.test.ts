@@ -291,8 +291,19 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
   const run = (snapshots: RawSnapshot[]): AnalyzedPath[] => analyzeDatagrams(healthy, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths;
   const toExternal = (paths: AnalyzedPath[]): AnalyzedPath[] => paths.filter((p) => p.flow.srcIp === vm1 && p.flow.dstIp === lab.externalIp && p.flow.icmpType === 8);
 
-  it('healthy: the echo requests go on past the router, SNAT to the gateway address, and leave network1 on br-ex\'s NIC', () => {
-    const paths = toExternal(run(raws));
+  /** The healthy datagrams without the samples of frames to or from `ip` (as if that leg were not sampled). */
+  const without = (ip: string): TimedDatagram[] => healthy.map((d) => ({
+    ...d,
+    datagram: {
+      ...d.datagram,
+      samples: d.datagram.samples.filter((s) => s.kind !== 'flow' || !s.records.some((r) => r.kind === 'sampled_header' && (r.packet?.srcIp === ip || r.packet?.dstIp === ip || r.packet?.arp?.senderIp === ip || r.packet?.arp?.targetIp === ip))),
+    },
+  }));
+  const gatewayIp = '203.0.113.200';
+
+  it('healthy: the echo requests go on past the router, SNAT to the gateway address, out of br-ex, where their translated samples join them', () => {
+    const all = run(raws);
+    const paths = toExternal(all);
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) {
       const text = formatPath(p);
@@ -301,21 +312,48 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
       expect(ns, text).toBeGreaterThan(0);
       const router = p.hops[ns];
       expect(router?.outPort, text).toMatch(/^qg-/);
-      expect(router?.rules.some((r) => r.startsWith('iptables -t nat POSTROUTING') && r.includes('-j SNAT --to-source')), text).toBe(true);
-      const snat = /SNAT (\S+) → (\S+) on qg-/.exec(router?.notes?.join('\n') ?? '');
-      expect(snat?.[1], text).toBe(vm1);
+      expect(router?.rules.some((r) => r.startsWith('iptables -t nat POSTROUTING') && r.includes(`-j SNAT --to-source ${gatewayIp}`)), text).toBe(true);
+      expect(router?.notes, text).toContain(`SNAT ${vm1} → ${gatewayIp} on ${router?.outPort ?? '?'} (${lab.router.namespace})`);
+      expect(router?.notes?.some((n) => new RegExp(`^the same frame \\(IP id \\d+\\) was sampled past the router as ${gatewayIp} → ${lab.externalIp}`).test(n)), text).toBe(true);
+      // br-ex saw the translated frame: that sample is this path's
+      expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'network1', kind: 'ovs-bridge', bridge: 'br-ex', inPort: router?.outPort, outPort: 'eth2', observed: true });
+      expect(p.answered, text).toBe(true);
+    }
+    // no path is left for the translated leg alone; the replies are one path each from br-ex to vm1
+    expect(all.filter((p) => p.flow.srcIp === gatewayIp && p.flow.ipProtocol === 1).map(formatPath)).toEqual([]);
+    expect(all.filter((p) => p.flow.dstIp === gatewayIp && p.flow.ipProtocol === 1).map(formatPath)).toEqual([]);
+    const replies = all.filter((p) => p.flow.srcIp === lab.externalIp && p.flow.dstIp === vm1 && p.flow.icmpType === 0);
+    expect(replies).toHaveLength(paths.length);
+    for (const p of replies) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
+      expect(p.hops[0], text).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: 'eth2', observed: true });
+      expect(p.hops[1]?.notes?.[0], text).toMatch(new RegExp(`^${gatewayIp} is this router's SNAT address: conntrack un-NATs the reply to ${vm1}`));
+      expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'compute1', kind: 'vm-port', outPort: 'eth0 (instance)' });
+    }
+  });
+
+  it('the translated leg not sampled: the hops past the router are predicted (routed frame, SNAT address, qg- MAC), with their ofproto/trace check', () => {
+    const all = analyzeDatagrams(without(gatewayIp), buildTopologies(raws).topologies, { rawSnapshots: raws }).paths;
+    const paths = toExternal(all);
+    expect(paths.length).toBeGreaterThan(0);
+    for (const p of paths) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
       const last = p.hops[p.hops.length - 1];
-      expect(last, text).toMatchObject({ host: 'network1', kind: 'ovs-bridge', bridge: 'br-ex', inPort: router?.outPort, outPort: 'eth2', observed: false });
+      expect(last, text).toMatchObject({ host: 'network1', kind: 'ovs-bridge', bridge: 'br-ex', outPort: 'eth2', observed: false });
       expect(last?.notes?.some((n) => n.startsWith(`leaves network1 on eth2 toward ${lab.externalIp}`)), text).toBe(true);
-      // the check for the routed hop is the routed frame: the gateway address, the qg- MAC
       const check = p.checks.find((c) => c.command.startsWith('ovs-appctl ofproto/trace br-ex '));
-      expect(check?.command, text).toContain(`nw_src=${snat?.[2] ?? '?'},nw_dst=${lab.externalIp}`);
+      expect(check?.command, text).toContain(`nw_src=${gatewayIp},nw_dst=${lab.externalIp}`);
       expect(p.coverage.some((c) => c.includes('(NAT)') && c.includes('predicted, not matched')), text).toBe(true);
     }
-    // its samples on br-ex, after SNAT, are a path of their own that says so
-    const translated = run(raws).filter((p) => p.flow.dstIp === lab.externalIp && p.flow.srcIp !== vm1 && p.flow.icmpType === 8);
+  });
+
+  it('a translated sample alone (its inside leg not sampled) is a path of its own that says whose it is', () => {
+    const all = analyzeDatagrams(without(vm1), buildTopologies(raws).topologies, { rawSnapshots: raws }).paths;
+    const translated = all.filter((p) => p.flow.srcIp === gatewayIp && p.flow.dstIp === lab.externalIp && p.flow.icmpType === 8);
     expect(translated.length).toBeGreaterThan(0);
-    for (const p of translated) expect(p.coverage.some((c) => c.includes('is the SNAT address of')), formatPath(p)).toBe(true);
+    for (const p of translated) expect(p.coverage.some((c) => c.includes(`${gatewayIp} is the SNAT address of ${lab.router.namespace}`)), formatPath(p)).toBe(true);
   });
 
   it('br-ex flows replaced by a drop: the requests to the external host die on network1 br-ex, the others are untouched', () => {
@@ -344,7 +382,8 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
 
   it('no neighbour entry for the next hop: the walk stops at the router and says what to look at', () => {
     const snapshots = edited('netns.ip.neigh', (o) => o.namespace === lab.router.namespace, (s) => s.split('\n').filter((l) => !l.startsWith(`${lab.externalIp} `)).join('\n'));
-    const paths = toExternal(run(snapshots));
+    // (with br-ex's samples of the translated frames, those would be the path's hops past the router)
+    const paths = toExternal(analyzeDatagrams(without(gatewayIp), buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths);
     expect(paths.length).toBeGreaterThan(0);
     for (const p of paths) {
       expect(p.hops[p.hops.length - 1]?.kind, formatPath(p)).toBe('namespace');
@@ -379,8 +418,20 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
         }),
       },
     }));
-    const paths = analyzeDatagrams(toFip, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths.filter((p) => p.flow.dstIp === fip && p.flow.ipProtocol === 1);
+    // the inside leg (the DNATed frame from qr- on) not sampled: predicted from the router on
+    const inside = (d: TimedDatagram): TimedDatagram => ({ ...d, datagram: { ...d.datagram, samples: d.datagram.samples.filter((s) => s.kind !== 'flow' || !s.records.some((r) => r.kind === 'sampled_header' && r.packet?.srcIp === lab.externalIp && r.packet.dstIp === vm1)) } });
+    const paths = analyzeDatagrams(toFip.map(inside), buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths.filter((p) => p.flow.dstIp === fip && p.flow.ipProtocol === 1);
     expect(paths.length).toBeGreaterThan(0);
+    // sampled on both sides: one path, shown with the inside addresses, the router hop naming the DNAT
+    const joined = analyzeDatagrams(toFip, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths;
+    expect(joined.filter((p) => p.flow.dstIp === fip)).toEqual([]);
+    const replies = joined.filter((p) => p.flow.srcIp === lab.externalIp && p.flow.dstIp === vm1 && p.flow.icmpType === 0);
+    expect(replies).toHaveLength(paths.length);
+    for (const p of replies) {
+      const router = p.hops.find((h) => h.kind === 'namespace');
+      expect(router?.notes, formatPath(p)).toContain(`DNAT ${fip} → ${vm1} (${lab.router.namespace})`);
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['network1/br-ex', 'network1/br-int', 'compute1/br-phy', 'compute1/br-tun']);
+    }
     for (const p of paths) {
       const text = formatPath(p);
       expect(p.verdict, text).toBe('delivered');

@@ -15,7 +15,7 @@ import { iptablesCounterDeltas } from '../hoststate/linux/iptables-counters.js';
 import type { OfFlow } from '../openflow/types.js';
 import type { HostTopology } from '../topology/model.js';
 import { Correlator, hopRank, type ClosedGroup, type JoinMode } from './correlate.js';
-import { instanceEgress, instanceIngress, namespaceHop, namespaceOf, snatAddresses, type Hop, type LinuxFrame, type LinuxLeg, type RoutedExit } from './linux-hops.js';
+import { dnatAddresses, instanceEgress, instanceIngress, namespaceHop, namespaceOf, snatAddresses, type Hop, type LinuxFrame, type LinuxLeg, type RoutedExit } from './linux-hops.js';
 import { toObservations, type Observation } from './observation.js';
 import { TopologyResolver, type ResolverStats } from './resolve.js';
 import { chainTo, confidence, ruleText, dropOfDisposition, dropOfLinux, hopsOfChain, visitOf, visitsOf, type PathDrop, type Verdict } from './verdict.js';
@@ -328,6 +328,9 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
     if (g !== undefined) paths.push(analyzer.analyze(g));
     options.onProgress?.(i + 1, groups.length);
   }
+  const joined = joinNatLegs(paths);
+  paths.length = 0;
+  paths.push(...joined);
   markAnswers(paths, options.answerWindowMs ?? 3000);
   const byVerdict: Record<Verdict, number> = { delivered: 0, dropped: 0, lost: 0, incomplete: 0 };
   for (const p of paths) byVerdict[p.verdict]++;
@@ -935,6 +938,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
 
   // ofproto/trace commands for the hops we only inferred, and for the drop point
   const checks: { host: string; command: string }[] = [];
+  let checksBefore = 0;
   for (const h of hops) {
     if (h.kind !== 'ovs-bridge' || h.bridge === null || h.inPort === null) continue;
     const isDrop = drop !== null && drop.host === h.host && drop.bridge === h.bridge;
@@ -949,12 +953,159 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     const spec: FrameSpec = rest;
     if (h.vlan !== null && (h.host !== start.where.host || h.bridge !== start.where.bridge) && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
     checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(spec, extra)}'` });
+    if (index < routedFrom) checksBefore++;
   }
 
   const observableCount = observable.size;
   const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
   const conf = end === undefined ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
-  return path(verdict, conf, drop, hops, checks);
+  const analyzed = path(verdict, conf, drop, hops, checks);
+  const legs = natLegsOf(ctx, obs, start, hops, routed, routedFrom, checksBefore, drop);
+  if (legs.length > 0) NAT_LEGS.set(analyzed, legs);
+  return analyzed;
+}
+
+// ---------- one frame on both sides of a NAT ----------
+
+/**
+ * How a path meets a NAT: `exit`, it reaches a routing namespace that translates it (or, a reply
+ * to the router's SNAT address, that conntrack un-NATs); `entry`, it starts at a port of such a
+ * namespace with addresses a translation gives. An exit and an entry with the same key, close in
+ * time, are one frame: joinNatLegs makes them one path. The key holds the IP id (kept by NAT) and
+ * what the translation keeps of the 5-tuple (SNAT may move the source port, DNAT the destination
+ * port; an un-NATed reply's destination is in conntrack only).
+ */
+interface NatLeg {
+  role: 'exit' | 'entry';
+  key: string;
+  /** exit: the index of the namespace hop; the hops after it (predicted) give way to the entry's. */
+  at: number;
+  /** exit: checks of the hops up to the namespace hop (the first ones). */
+  checks: number;
+  /** exit: the path came from outside (entered the router on qg-): the entry's flow is the inside one. */
+  fromOutside: boolean;
+  /** exit: 'S'/'D' a translation the snapshots predict, 'U' conntrack un-NAT of a reply. */
+  kind: 'S' | 'D' | 'U';
+  ipId: number;
+}
+
+const NAT_LEGS = new WeakMap<AnalyzedPath, NatLeg[]>();
+
+/** This path may be one leg of a frame seen on both sides of a NAT (joinNatLegs may join it). */
+export function hasNatLegs(p: AnalyzedPath): boolean {
+  return NAT_LEGS.has(p);
+}
+/** How far apart the two legs of one frame may be first seen (samples come about once a second per agent). */
+export const NAT_JOIN_MS = 2000;
+
+function natKey(kind: 'S' | 'D' | 'U', host: string, ns: string, o: { src: string; dst: string; proto: number; ipId: number; icmpType: number | null; srcPort: number | null; dstPort: number | null }): string {
+  if (kind === 'S') return `S|${host}|${ns}|${o.src}|${o.dst}|${o.proto}|${o.ipId}|${o.icmpType ?? ''}|${o.dstPort ?? ''}`;
+  if (kind === 'D') return `D|${host}|${ns}|${o.src}|${o.dst}|${o.proto}|${o.ipId}|${o.icmpType ?? ''}|${o.srcPort ?? ''}`;
+  return `U|${host}|${ns}|${o.src}|${o.proto}|${o.ipId}|${o.icmpType ?? ''}|${o.srcPort ?? ''}`;
+}
+
+function natLegsOf(ctx: Context, obs: Observation, start: Start, hops: readonly Hop[], routed: { exit: RoutedExit } | undefined, routedFrom: number, checksBefore: number, drop: PathDrop | null): NatLeg[] {
+  // a frame without an IP id to tell it apart (IPv6, or 0: DF-set UDP) is never joined
+  if (obs.ipId === null || obs.ipId === 0 || obs.srcIp === null || obs.dstIp === null || obs.ipProtocol === null) return [];
+  const legs: NatLeg[] = [];
+  const tuple = { src: obs.srcIp, dst: obs.dstIp, proto: obs.ipProtocol, ipId: obs.ipId, icmpType: obs.icmpType, srcPort: obs.srcPort, dstPort: obs.dstPort };
+  const nsHop = hops[routedFrom - 1];
+  if (routed !== undefined && routed.exit.translated && nsHop !== undefined && nsHop.kind === 'namespace' && (drop === null || hops.length > routedFrom)) {
+    const e = routed.exit;
+    const kind = e.srcIp !== obs.srcIp ? 'S' : 'D';
+    legs.push({
+      role: 'exit', key: natKey(kind, e.host, e.namespace, { ...tuple, src: e.srcIp, dst: e.dstIp }), at: routedFrom - 1, checks: checksBefore,
+      fromOutside: (nsHop.inPort ?? '').startsWith('qg-'), kind, ipId: obs.ipId,
+    });
+  }
+  const last = hops[hops.length - 1];
+  if (drop === null && last !== undefined && last.kind === 'namespace' && last.outPort === null && snatAddresses(ctx.rulesets.get(last.host)?.get(last.namespace)).has(obs.dstIp)) {
+    legs.push({ role: 'exit', key: natKey('U', last.host, last.namespace, tuple), at: hops.length - 1, checks: Number.MAX_SAFE_INTEGER, fromOutside: true, kind: 'U', ipId: obs.ipId });
+  }
+  // entries: the path starts at a port of a routing namespace
+  if (typeof start.inPort === 'string') {
+    const t = ctx.world.topology(start.where.host);
+    const ns = t === undefined ? undefined : namespaceOf(t, start.inPort);
+    if (ns !== undefined) {
+      const rs = ctx.rulesets.get(start.where.host)?.get(ns);
+      if (snatAddresses(rs).has(obs.srcIp)) legs.push({ role: 'entry', key: natKey('S', start.where.host, ns, tuple), at: 0, checks: 0, fromOutside: false, kind: 'S', ipId: obs.ipId });
+      if (dnatAddresses(rs).has(obs.dstIp)) legs.push({ role: 'entry', key: natKey('D', start.where.host, ns, tuple), at: 0, checks: 0, fromOutside: false, kind: 'S', ipId: obs.ipId });
+      if (!start.inPort.startsWith('qg-')) legs.push({ role: 'entry', key: natKey('U', start.where.host, ns, tuple), at: 0, checks: 0, fromOutside: false, kind: 'S', ipId: obs.ipId });
+    }
+  }
+  return legs;
+}
+
+/**
+ * One frame seen on both sides of a router's NAT is one path: each path that reaches the router
+ * (`exit`) takes in the path of the same frame leaving it translated (`entry`: same key, first seen
+ * within NAT_JOIN_MS): the hops up to the router, then the entry's (observed) hops, its verdict
+ * and drop; the flow is the inside one (the tenant addresses). Returns the paths left, in order;
+ * the entries taken in are gone. Paths are in firstSeen order.
+ */
+export function joinNatLegs(paths: readonly AnalyzedPath[]): AnalyzedPath[] {
+  const entries = new Map<string, number[]>();
+  let any = false;
+  paths.forEach((p, i) => {
+    for (const leg of NAT_LEGS.get(p) ?? []) {
+      any = true;
+      if (leg.role !== 'entry') continue;
+      const list = entries.get(leg.key);
+      if (list === undefined) entries.set(leg.key, [i]);
+      else list.push(i);
+    }
+  });
+  if (!any || entries.size === 0) return [...paths];
+  const taken = new Set<number>();
+  const out: (AnalyzedPath | undefined)[] = [...paths];
+  paths.forEach((a, i) => {
+    if (taken.has(i)) return;
+    for (const leg of NAT_LEGS.get(a) ?? []) {
+      if (leg.role !== 'exit') continue;
+      const t = Date.parse(a.firstSeen);
+      const j = entries.get(leg.key)?.find((k) => k !== i && !taken.has(k) && Math.abs(Date.parse(paths[k]?.firstSeen ?? '') - t) <= NAT_JOIN_MS);
+      const b = j === undefined ? undefined : paths[j];
+      if (j === undefined || b === undefined) continue;
+      taken.add(j);
+      out[j] = undefined;
+      out[i] = mergeNat(out[i] ?? a, b, leg);
+      break;
+    }
+  });
+  return out.filter((p): p is AnalyzedPath => p !== undefined);
+}
+
+function mergeNat(a: AnalyzedPath, b: AnalyzedPath, leg: NatLeg): AnalyzedPath {
+  const routerHop = a.hops[leg.at];
+  const seen = `the same frame (IP id ${leg.ipId}) was sampled past the router as ${b.flow.srcIp ?? '?'} → ${b.flow.dstIp ?? '?'}`;
+  const notes = leg.kind === 'U'
+    ? [`${a.flow.dstIp ?? '?'} is this router's SNAT address: conntrack un-NATs the reply to ${b.flow.dstIp ?? '?'} and routes it on (${seen})`]
+    : [...(routerHop?.notes ?? []), `${seen}: the hops from here are those samples'`];
+  const router: Hop | undefined = routerHop === undefined ? undefined : { ...routerHop, outPort: routerHop.outPort ?? b.hops[0]?.inPort ?? null, notes };
+  const hops = [...a.hops.slice(0, leg.at), ...(router === undefined ? [] : [router]), ...b.hops].map((h, k) => ({ ...h, seq: k + 1 }));
+  const inside = leg.fromOutside ? b : a;
+  const hosts = new Set(hops.map((h) => h.host));
+  const snapshots = [...(a.snapshots ?? []), ...(b.snapshots ?? [])].filter((v, k, all) => hosts.has(v.host) && all.findIndex((w) => w.host === v.host) === k);
+  return {
+    pathId: a.pathId,
+    kind: a.kind,
+    flow: inside.flow,
+    fingerprint: a.fingerprint,
+    firstSeen: a.firstSeen < b.firstSeen ? a.firstSeen : b.firstSeen,
+    lastSeen: a.lastSeen > b.lastSeen ? a.lastSeen : b.lastSeen,
+    verdict: b.verdict,
+    confidence: Math.min(a.confidence, b.confidence),
+    drop: b.drop,
+    hops,
+    observations: a.observations + b.observations,
+    samplingRate: Math.max(a.samplingRate, b.samplingRate),
+    checks: [...a.checks.slice(0, leg.checks), ...b.checks],
+    doubts: [...a.doubts, ...b.doubts],
+    coverage: [...a.coverage.filter((c) => !c.includes('predicted, not matched')), ...b.coverage.filter((c) => !c.includes('is the SNAT address of') && !c.includes(': ifIndex 0 in samples, found by MAC'))],
+    answered: null,
+    conflict: a.conflict ?? b.conflict ?? null,
+    snapshots,
+  };
 }
 
 // ---------- loss under sampling ----------

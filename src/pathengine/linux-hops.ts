@@ -276,6 +276,25 @@ export function snatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet
   return out;
 }
 
+const DNAT_ADDRESSES = new WeakMap<IptablesRuleset, ReadonlySet<string>>();
+
+/** Addresses a namespace's DNAT rules translate to (a floating IP's fixed IP). */
+export function dnatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
+  if (ruleset === undefined) return NONE;
+  const cached = DNAT_ADDRESSES.get(ruleset);
+  if (cached !== undefined) return cached;
+  const out = new Set<string>();
+  DNAT_ADDRESSES.set(ruleset, out);
+  for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
+    for (const r of c.rules) {
+      if (r.target?.name !== 'DNAT') continue;
+      const a = r.target.options.find((o) => o.name === 'to-destination')?.values[0]?.split(/[:-]/)[0];
+      if (a !== undefined && a !== '') out.add(a);
+    }
+  }
+  return out;
+}
+
 /**
  * After OVS delivers to a port moved into a namespace: local delivery, or a route to the next
  * device. A routing namespace (qrouter) also applies its nat table: DNAT in PREROUTING (a floating

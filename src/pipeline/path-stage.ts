@@ -28,7 +28,7 @@ import { DecodeError } from '../errors.js';
 import type { RawSnapshot } from '../hoststate/snapshot.js';
 import { Throttle, type Logger } from '../observability/log.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ANSWER_SKEW_MS, markAnswers, PathAnalyzer, type AnalyzedPath } from '../pathengine/analyze.js';
+import { ANSWER_SKEW_MS, hasNatLegs, joinNatLegs, markAnswers, PathAnalyzer, type AnalyzedPath } from '../pathengine/analyze.js';
 import { Correlator, type ClosedGroup, type CorrelatorStats } from '../pathengine/correlate.js';
 import { toObservations } from '../pathengine/observation.js';
 import { pathRows, type PathRows } from '../pathengine/path-rows.js';
@@ -93,6 +93,8 @@ export class PathStage {
   readonly #reported = { accepted: 0, late: 0, overflow: 0, duplicate: 0, unkeyed: 0 };
   /** Analysed paths waiting for their answer window to close, in no particular order. */
   #pending: AnalyzedPath[] = [];
+  /** Pending paths that may be one leg of a NAT'ed frame (joinNatLegs runs only while there are some). */
+  #natPending = 0;
   /** Paths settled within the last ANSWER_SKEW_MS: an answer seen before its request is among them. */
   #recent: AnalyzedPath[] = [];
   #outbox: PathRows[] = [];
@@ -257,6 +259,7 @@ export class PathStage {
         continue;
       }
       this.#pending.push(path);
+      if (hasNatLegs(path)) this.#natPending++;
     }
     this.#settle(this.#correlator.stats.watermark);
   }
@@ -271,12 +274,28 @@ export class PathStage {
     while (n < this.#pending.length && due(this.#pending[n] as AnalyzedPath)) n++;
     if (n === 0) return;
     // answers to the due paths are among the paths up to answerWindowMs after the last due one
-    const last = Date.parse((this.#pending[n - 1] as AnalyzedPath).firstSeen);
+    let last = Date.parse((this.#pending[n - 1] as AnalyzedPath).firstSeen);
     let m = n;
     while (m < this.#pending.length && Date.parse((this.#pending[m] as AnalyzedPath).firstSeen) <= last + o.answerWindowMs) m++;
+    if (this.#natPending > 0) {
+      // one frame on both sides of a router's NAT is one path: its legs (first seen within
+      // NAT_JOIN_MS, less than the answer window) are both among the first m
+      const joined = joinNatLegs(this.#pending.slice(0, m));
+      if (joined.length !== m) {
+        this.#pending.splice(0, m, ...joined);
+        this.#natPending = this.#pending.filter(hasNatLegs).length;
+        n = 0;
+        while (n < this.#pending.length && due(this.#pending[n] as AnalyzedPath)) n++;
+        if (n === 0) return;
+        last = Date.parse((this.#pending[n - 1] as AnalyzedPath).firstSeen);
+        m = n;
+        while (m < this.#pending.length && Date.parse((this.#pending[m] as AnalyzedPath).firstSeen) <= last + o.answerWindowMs) m++;
+      }
+    }
     // and an answer may be first seen up to ANSWER_SKEW_MS before its request: the recently settled ones
     markAnswers([...this.#recent, ...this.#pending.slice(0, m)], o.answerWindowMs);
     const settled = this.#pending.splice(0, n);
+    if (this.#natPending > 0) for (const p of settled) if (hasNatLegs(p)) this.#natPending = Math.max(0, this.#natPending - 1);
     const keepFrom = last - ANSWER_SKEW_MS;
     this.#recent = [...this.#recent, ...settled].filter((p) => Date.parse(p.firstSeen) >= keepFrom);
     const now = this.#clock();

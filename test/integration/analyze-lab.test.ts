@@ -12,7 +12,7 @@ import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { walk } from '../../src/openflow/walk.js';
 import { runAnalyze } from '../../src/cli/commands/analyze.js';
 import { runTrace } from '../../src/cli/commands/trace.js';
-import { analyzeCapture, formatPath, type AnalyzedPath } from '../../src/pathengine/analyze.js';
+import { analyzeCapture, analyzeDatagrams, formatPath, readCapture, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { buildTopologyWorld } from '../../src/pathengine/world.js';
 import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, repairLab, WRONG_REMOTE_IP, type BreakScenario } from '../lab/break.js';
@@ -44,7 +44,7 @@ describe('path engine on the Neutron lab', () => {
   }
 
   /** vm1 pings the DHCP port; the capture of that time and the snapshots after it, analyzed. */
-  async function pingAndAnalyze(tag: string, to?: string): Promise<{ paths: AnalyzedPath[]; received: number }> {
+  async function pingAndAnalyze(tag: string, to?: string): Promise<{ paths: AnalyzedPath[]; received: number; pcap: Uint8Array; raws: RawSnapshot[] }> {
     const l = get();
     const target = to ?? l.dhcp.ip;
     const collector = l.collector;
@@ -58,10 +58,11 @@ describe('path engine on the Neutron lab', () => {
     const pcap = join(work, `${tag}.pcap`);
     writeFileSync(pcap, buildPcap(collector.datagrams));
     const raws = await snapshots();
-    const analysis = analyzeCapture(new Uint8Array(buildPcap(collector.datagrams)), pcap, buildTopologies(raws).topologies, { rawSnapshots: raws });
+    const bytes = new Uint8Array(buildPcap(collector.datagrams));
+    const analysis = analyzeCapture(bytes, pcap, buildTopologies(raws).topologies, { rawSnapshots: raws });
     // the echo requests, or the ARP requests for the DHCP port when vm1's neighbour entry expired (flow srcIp/dstIp are arp_spa/arp_tpa)
     const paths = analysis.paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.dstIp === target && (p.flow.icmpType === 8 || p.flow.ipProtocol === null));
-    return { paths, received: result.received };
+    return { paths, received: result.received, pcap: bytes, raws };
   }
 
   beforeAll(async () => {
@@ -115,9 +116,10 @@ describe('path engine on the Neutron lab', () => {
     }
   });
 
-  it('analyze: vm1 pings the external host: routed in qrouter, SNAT to the gateway address, out of br-ex on eth2; the routed hop\'s ofproto/trace check runs on network1 and agrees', async () => {
+  it('analyze: vm1 pings the external host: routed in qrouter, SNAT to the gateway address, out of br-ex on eth2 where the translated samples join the path; unjoined, the predicted br-ex hop\'s ofproto/trace check runs on network1 and agrees', async () => {
     const l = get();
-    const { paths, received } = await pingAndAnalyze('external', l.external.ip);
+    const vm1 = l.instance('vm1');
+    const { paths, received, pcap, raws } = await pingAndAnalyze('external', l.external.ip);
     expect(received).toBeGreaterThan(0);
     const requests = paths.filter((p) => p.flow.icmpType === 8);
     expect(requests.length).toBeGreaterThan(0);
@@ -125,8 +127,19 @@ describe('path engine on the Neutron lab', () => {
       expect(p.verdict, formatPath(p)).toBe('delivered');
       const router = p.hops.find((h) => h.kind === 'namespace');
       expect(router, formatPath(p)).toMatchObject({ host: 'network1', namespace: l.router.namespace, outPort: l.router.qg.device });
-      expect(router?.notes, formatPath(p)).toContain(`SNAT ${l.instance('vm1').ip} → ${l.router.qg.ip} on ${l.router.qg.device} (${l.router.namespace})`);
-      expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: l.router.qg.device, outPort: l.external.brExPort });
+      expect(router?.notes, formatPath(p)).toContain(`SNAT ${vm1.ip} → ${l.router.qg.ip} on ${l.router.qg.device} (${l.router.namespace})`);
+      expect(router?.notes?.some((n) => n.includes(`was sampled past the router as ${l.router.qg.ip} → ${l.external.ip}`)), formatPath(p)).toBe(true);
+      expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: l.router.qg.device, outPort: l.external.brExPort, observed: true });
+      expect(p.answered, formatPath(p)).toBe(true);
+    }
+    // br-ex's samples of the translated frames left out: the hops past the router are predicted,
+    // with the check of the routed frame, which real OVS confirms
+    const capture = readCapture(pcap, 'external.pcap');
+    const unsampled = capture.datagrams.map((d) => ({ ...d, datagram: { ...d.datagram, samples: d.datagram.samples.filter((s) => s.kind !== 'flow' || !s.records.some((r) => r.kind === 'sampled_header' && (r.packet?.srcIp === l.router.qg.ip || r.packet?.dstIp === l.router.qg.ip))) } }));
+    const predicted = analyzeDatagrams(unsampled, buildTopologies(raws).topologies, { rawSnapshots: raws }).paths.filter((p) => p.flow.srcMac === vm1.mac && p.flow.dstIp === l.external.ip && p.flow.icmpType === 8);
+    expect(predicted.length).toBeGreaterThan(0);
+    for (const p of predicted) {
+      expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: l.router.qg.device, outPort: l.external.brExPort, observed: false });
       const check = p.checks.find((c) => c.host === 'network1' && c.command.startsWith('ovs-appctl ofproto/trace br-ex '));
       const m = /^ovs-appctl ofproto\/trace (\S+) '([^']+)'$/.exec(check?.command ?? '');
       expect(m, formatPath(p)).not.toBeNull();

@@ -132,6 +132,19 @@ describe('path stage: the capture streamed with its receive times, judged by the
         expect(r.snapshots).toHaveLength(2);
       }
     }
+    // one frame on both sides of qrouter's SNAT is one path (joined in the stage as in analyze):
+    // vm1's requests to the external host end on br-ex, observed; no path of the gateway address is left
+    const gateway = await store.query<{ n: string }>("SELECT count() AS n FROM paths FINAL WHERE (src_ip = '203.0.113.200' OR dst_ip = '203.0.113.200') AND ip_protocol = 1");
+    expect(gateway[0]?.n).toBe('0');
+    const external = await store.query<{ path_id: string; br_ex_observed: string }>(
+      `SELECT p.path_id AS path_id, countIf(h.host = 'network1' AND h.device = 'br-ex' AND h.observed) AS br_ex_observed
+       FROM (SELECT path_id, hops FROM paths FINAL WHERE src_ip = '203.0.113.11' AND dst_ip = '203.0.113.193' AND icmp_type = 8 AND verdict = 'delivered') AS p
+       INNER JOIN (SELECT path_id, seq, host, device, observed FROM path_hops FINAL) AS h ON h.path_id = p.path_id
+       WHERE h.seq <= p.hops GROUP BY p.path_id`,
+    );
+    expect(external.length).toBeGreaterThan(0);
+    for (const r of external) expect(r, JSON.stringify(r)).toMatchObject({ br_ex_observed: '1' });
+
     // the named queries of dashboards/queries on these paths
     const sql = (name: string): string => readFileSync(join(import.meta.dirname, '../../dashboards/queries', name), 'utf8');
     const range = { t1: new Date(scenario.captureStartMs - 1000).toISOString(), t2: new Date(scenario.captureEndMs + 10_000).toISOString() };
