@@ -444,3 +444,58 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
     }
   });
 });
+
+// ---- what the snapshots cannot tell: a damaged flow table, a host without a snapshot; ARP answers ----
+
+describe('analyze on the shipped lab capture: snapshots that cannot tell, and ARP answers', () => {
+  let broken: RawSnapshot[];
+  let all: TimedDatagram[];
+
+  beforeAll(async () => {
+    const dir = join(FIXTURE, 'snapshots', 'broken');
+    broken = (await importSnapshots(readdirSync(dir).map((d) => join(dir, d)))).snapshots;
+    all = readCapture(new Uint8Array(readFileSync(join(FIXTURE, 'sflow.pcap'))), 'sflow.pcap').datagrams;
+  });
+
+  const withBrTun = (edit: (stdout: string) => string): RawSnapshot[] =>
+    broken.map((r) => r.host !== 'network1' ? r : { ...r, outputs: r.outputs.map((o) => (o.id === 'ovs-ofctl.dump-flows' && o.bridge === 'br-tun' ? { ...o, stdout: edit(o.stdout) } : o)) });
+  const analyze = (snapshots: RawSnapshot[]): AnalyzedPath[] => analyzeDatagrams(all, buildTopologies(snapshots).topologies, { rawSnapshots: snapshots }).paths;
+
+  it.each([
+    ['cut short in a line (a truncated file)', (s: string) => s.slice(0, 700)],
+    ['empty (not even the reply line)', () => ''],
+  ])('network1 br-tun flow dump %s: no verdict rests on that table, each path through it says why', (_name, edit) => {
+    const paths = analyze(withBrTun(edit));
+    expect(paths.filter((p) => p.drop?.host === 'network1' && p.drop.bridge === 'br-tun').map(formatPath)).toEqual([]);
+    const through = paths.filter((p) => p.hops.some((h) => h.host === 'network1' && h.bridge === 'br-tun' && h.kind === 'ovs-bridge'));
+    expect(through.length).toBeGreaterThan(0);
+    for (const p of through) expect(p.doubts.some((d) => d.startsWith('the flow table of network1/br-tun in the snapshot is damaged: ')), formatPath(p)).toBe(true);
+    const incomplete = paths.filter((p) => p.verdict === 'incomplete');
+    expect(incomplete.length).toBeGreaterThan(0);
+    for (const p of incomplete) expect(p.confidence).toBe(0.1);
+  });
+
+  it('only compute1\'s snapshot, while network1\'s agent sends samples: frames into the tunnel are incomplete, naming the agent to add, not dropped', () => {
+    const compute1 = broken.filter((r) => r.host === 'compute1');
+    const paths = analyze(compute1);
+    expect(paths.filter((p) => p.verdict === 'dropped').map(formatPath)).toEqual([]);
+    const toTunnel = paths.filter((p) => p.doubts.some((d) => d.startsWith('the tunnel\'s far end')));
+    expect(toTunnel.length).toBeGreaterThan(0);
+    for (const p of toTunnel) {
+      expect(p.verdict).toBe('incomplete');
+      expect(p.doubts.find((d) => d.startsWith('the tunnel\'s far end')), formatPath(p)).toMatch(/sFlow agents with no snapshot sent samples \(198\.51\.100\.179\): add the snapshots/);
+    }
+  });
+
+  it('ARP: a request answered by the target\'s reply is answered; one judged dropped that was answered is a conflict', () => {
+    const paths = analyze(broken);
+    const requests = paths.filter((p) => p.flow.arpOp === 1 && p.flow.srcIp === '203.0.113.11');
+    expect(requests.length).toBeGreaterThan(0);
+    // vm1's ARP requests of the healthy phase were answered, yet the broken snapshots drop them
+    const contradicted = requests.filter((p) => p.verdict === 'dropped' && p.answered === true);
+    expect(contradicted.length).toBeGreaterThan(0);
+    for (const p of contradicted) expect(p.conflict, formatPath(p)).toMatch(new RegExp(`^${ANSWERED_CONFLICT}`));
+    for (const p of paths.filter((x) => x.flow.arpOp === 2)) expect(p.answered).toBeNull();
+    expect(formatPath(requests[0] as AnalyzedPath)).toMatch(/ arp /);
+  });
+});

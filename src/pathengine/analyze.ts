@@ -22,7 +22,8 @@ import { chainTo, confidence, ruleText, dropOfDisposition, dropOfLinux, hopsOfCh
 import { buildTopologyWorld, type TopologyWorld } from './world.js';
 
 /** The path's flow, as --json prints it: the frame the Linux hops look at, without assumptions. */
-export type PathFlow = Omit<LinuxFrame, 'ctState'>;
+/** The frame's addresses (for ARP, srcIp/dstIp are the sender and target addresses, and arpOp is set: 1 request, 2 reply). */
+export type PathFlow = Omit<LinuxFrame, 'ctState'> & { arpOp?: number };
 
 export interface AnalyzedPath {
   pathId: string;
@@ -364,6 +365,8 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
 const unspecified = (ip: string | null): boolean => ip === null || ip === '0.0.0.0' || ip.endsWith('.255');
 
 function isRequest(f: PathFlow): boolean {
+  // an ARP request for another address (not a gratuitous announcement)
+  if (f.arpOp !== undefined) return f.arpOp === 1 && f.srcIp !== null && f.dstIp !== null && f.srcIp !== f.dstIp && f.srcIp !== '0.0.0.0';
   if (f.srcIp === null || f.dstIp === null || f.ipProtocol === null) return false;
   if (f.ipProtocol === 1) return f.icmpType === 8;
   // the client's port is the higher one (ephemeral, or DHCP's 68 to 67)
@@ -371,7 +374,8 @@ function isRequest(f: PathFlow): boolean {
 }
 
 function answers(reply: PathFlow, request: PathFlow): boolean {
-  if (reply.ipProtocol !== request.ipProtocol) return false;
+  if (request.arpOp !== undefined) return reply.arpOp === 2 && reply.srcIp === request.dstIp && reply.dstIp === request.srcIp;
+  if (reply.arpOp !== undefined || reply.ipProtocol !== request.ipProtocol) return false;
   if (request.ipProtocol === 1) {
     if (reply.icmpType !== 0) return false;
   } else if (reply.srcPort !== request.dstPort || reply.dstPort !== request.srcPort) return false;
@@ -699,6 +703,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     dstPort: first?.dstPort ?? null,
     icmpType: first?.icmpType ?? null,
   };
+  if (first !== undefined && first.etherType === 0x0806 && first.arpOperation !== null) flow.arpOp = first.arpOperation;
   const pathId = `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${Math.floor(group.firstSeen)}`;
   const firstSeen = new Date(group.firstSeen).toISOString();
   const lastSeen = new Date(group.lastSeen).toISOString();
@@ -762,6 +767,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     else if (!neutronDhcp || drops.length + missingHost.length === 0) end = longest(outputs);
   }
   let drop: PathDrop | null = null;
+  let missingPeer: string | undefined;
   if (end === undefined) {
     const dead = longest([...drops, ...missingHost]);
     if (dead !== undefined) {
@@ -770,7 +776,11 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       if (dead.kind === 'undecidable') {
         const tunnelPort = visits[visitOf(visits, dead)]?.tunnels[0];
         drop = { ...drop, device: tunnelPort?.portName ?? dead.bridge, reason: `tunnel remote_ip owned by no known host: ${dead.detail}` };
-        doubts.push(`unless the host owning that address is missing from the snapshots`);
+        const unknown = ctx.resolver.unknownAgents();
+        if (unknown.length > 0) {
+          // hosts sent samples without a snapshot: the tunnel's far end is most likely one of them
+          missingPeer = `the tunnel's far end (${tunnelPort?.remoteIp ?? dead.detail}) is no host of the snapshots, and sFlow agents with no snapshot sent samples (${unknown.slice(0, 5).join(', ')}${unknown.length > 5 ? ', ...' : ''}): add the snapshots of those hosts (--snapshots, or hoptrace import) to follow the frame there`;
+        } else doubts.push(`unless the host owning that address is missing from the snapshots`);
       }
     }
   }
@@ -926,6 +936,28 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       }
     }
   }
+  // a flow table the snapshot did not hold whole: the walk through it is a guess
+  let damaged = false;
+  const troubled = new Set<string>();
+  for (const h of hops) {
+    if (h.kind !== 'ovs-bridge' || h.bridge === null || troubled.has(`${h.host}/${h.bridge}`)) continue;
+    const trouble = flowTrouble(topo(h.host), h.bridge);
+    if (trouble === undefined) continue;
+    troubled.add(`${h.host}/${h.bridge}`);
+    doubts.push(`the flow table of ${h.host}/${h.bridge} in the snapshot is damaged: ${trouble}; the walk through it may be wrong (re-take it: ovs-ofctl dump-flows ${h.bridge})`);
+    if (drop !== null && drop.host === h.host && drop.bridge === h.bridge) damaged = true;
+  }
+  if (missingPeer !== undefined && drop !== null && verdict === 'dropped') {
+    doubts.push(missingPeer);
+    verdict = 'incomplete';
+    drop = null;
+    damaged = true;
+  }
+  if (damaged && drop !== null) {
+    doubts.push(`the walk ends in a drop at ${drop.host} ${drop.device}${drop.table === null ? '' : ` table ${drop.table}`} (${drop.reason}), in that damaged table: not a verdict`);
+    verdict = 'incomplete';
+    drop = null;
+  }
   if (discards.length > 0 && drop !== null) {
     // a discard where the walk says the frame dies confirms it (evidence on the drop hop); elsewhere it is a doubt
     const here = `${drop.host}/${drop.bridge ?? drop.device} `;
@@ -958,11 +990,19 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
 
   const observableCount = observable.size;
   const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
-  const conf = end === undefined ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
+  const conf = end === undefined || damaged ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
   const analyzed = path(verdict, conf, drop, hops, checks);
   const legs = natLegsOf(ctx, obs, start, hops, routed, routedFrom, checksBefore, drop);
   if (legs.length > 0) NAT_LEGS.set(analyzed, legs);
   return analyzed;
+}
+
+/** What is wrong with a bridge's flow table in the snapshot: not dumped, or lines not read. */
+function flowTrouble(t: HostTopology | undefined, bridge: string): string | undefined {
+  if (t === undefined) return undefined;
+  const table = t.flows.find((f) => f.bridge === bridge);
+  if (table === undefined) return t.bridges.some((b) => b.name === bridge) ? 'no flow dump of this bridge (missing, empty or unreadable)' : undefined;
+  return table.trouble;
 }
 
 // ---------- one frame on both sides of a NAT ----------

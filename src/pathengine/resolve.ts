@@ -249,6 +249,11 @@ export class TopologyResolver implements Resolver {
   }
 
   /** Agents with no snapshot, for the summary: at most UNKNOWN_AGENTS_MAX kept. */
+  /** Agents whose samples came in while no snapshot names them (at most UNKNOWN_AGENTS_MAX). */
+  unknownAgents(): string[] {
+    return [...this.#unknownAgents];
+  }
+
   #noteUnknown(agent: string): void {
     if (this.#unknownAgents.size < UNKNOWN_AGENTS_MAX) this.#unknownAgents.add(agent);
   }

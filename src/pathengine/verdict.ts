@@ -213,8 +213,17 @@ export function dropOfDisposition(d: Extract<Disposition, { kind: 'drop' | 'unde
     bridge: d.bridge,
     table: d.rule?.table ?? d.table ?? null,
     rule: d.rule === undefined ? null : ruleText(d.rule),
-    reason: `${hint ?? words} (${d.detail.replace(/^dropped by rule at line (\d+)$/, 'line $1 of the flow dump')})`,
+    reason: reasonText(hint ?? words, d.detail, d.bridge),
   };
+}
+
+/** The reason and the walk's detail, without saying the same twice ("no rule matched (no rule in table 0 matches)"). */
+function reasonText(words: string, detail: string, bridge: string): string {
+  const line = /^dropped by rule at line (\d+)$/.exec(detail);
+  if (line !== null) return `${words} (line ${line[1]} of ${bridge}'s flow dump)`;
+  const table = /^no rule in table (\d+) matches$/.exec(detail);
+  if (table !== null) return `${words.replace(/ \(the table has no default rule\)$/, '')} in table ${table[1]} (the table has no default rule)`;
+  return detail === '' ? words : `${words} (${detail})`;
 }
 
 export function dropOfLinux(d: LinuxDrop): PathDrop {

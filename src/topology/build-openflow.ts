@@ -34,11 +34,21 @@ export function openflowFromOutputs(outputs: readonly CommandOutput[], ports: re
     if (o.id === 'ovs-ofctl.dump-flows') {
       // sos may hold the same table in several OpenFlow versions: the first readable one is kept
       if (seenFlows.has(bridge)) continue;
+      // an empty file is a dump that did not happen (even an empty table has its reply line)
+      if (o.stdout.trim() === '') {
+        part.issues.push({ source: outputSource(o), line: 0, message: `empty flow dump of ${bridge} (not even the NXST_FLOW reply line): taken as missing` });
+        continue;
+      }
       const parsed = parseDumpFlows(o.stdout, { source: outputSource(o) });
       part.issues.push(...parsed.issues);
       if (parsed.value.length === 0 && parsed.issues.length > 0) continue;
       seenFlows.add(bridge);
-      part.flows.push({ bridge, flows: parsed.value });
+      const first = parsed.issues[0];
+      part.flows.push(first === undefined ? { bridge, flows: parsed.value } : {
+        bridge,
+        flows: parsed.value,
+        trouble: `${parsed.issues.length} unreadable line${parsed.issues.length === 1 ? '' : 's'} (first: ${first.source}:${first.line} ${first.message})`,
+      });
     } else if (o.id === 'ovs-ofctl.show' || o.id === 'ovs-ofctl.dump-ports-desc') {
       const parsed = parseOfctlShow(o.stdout, { source: outputSource(o) });
       part.issues.push(...parsed.issues);

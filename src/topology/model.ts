@@ -194,6 +194,8 @@ export interface TopoFdbEntry {
 export interface TopoFlows {
   bridge: string;
   flows: OfFlow[];
+  /** What was wrong with the dump (unreadable lines): a walk through this table may be wrong. */
+  trouble?: string;
 }
 
 /** Which snapshot commands gave nothing usable: the topology is partial there. */
