@@ -50,8 +50,7 @@ async function fromPaths(paths: string[], source: SnapshotSource): Promise<RawSn
   let snapshots = result.snapshots;
   if (source.hosts !== undefined) snapshots = snapshots.filter((s) => source.hosts?.includes(s.host) === true);
   if (source.at !== undefined) {
-    const at = Date.parse(source.at);
-    snapshots = snapshots.filter((s) => Date.parse(s.takenAt) <= at);
+    return inForceAt(snapshots, Date.parse(source.at), source.at);
   } else if (source.between !== undefined) {
     return inForceBetween(snapshots, source.between);
   }
@@ -77,6 +76,14 @@ async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<
     params['hosts'] = source.hosts.join(',');
   }
   let sql = `SELECT argMax(body, taken_at) AS body FROM host_snapshots ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} GROUP BY host ORDER BY host`;
+  if (source.at !== undefined) {
+    // and, for a host with none that early, its first one (inForceAt says so)
+    const hosts = source.hosts === undefined ? '' : " AND has(splitByChar(',', {hosts:String}), host)";
+    sql = `SELECT body FROM host_snapshots FINAL
+      WHERE (host, taken_at) IN (SELECT host, max(taken_at) FROM host_snapshots WHERE taken_at <= parseDateTime64BestEffort({at:String}, 3, 'UTC')${hosts} GROUP BY host)
+         OR (host, taken_at) IN (SELECT host, min(taken_at) FROM host_snapshots WHERE 1${hosts} GROUP BY host)
+      ORDER BY host, taken_at`;
+  }
   if (source.at === undefined && source.between !== undefined) {
     // the latest of each host at or before the start, and every later one up to the end
     params['from'] = new Date(source.between.fromMs).toISOString();
@@ -93,10 +100,37 @@ async function fromStore(source: SnapshotSource, globals: GlobalFlags): Promise<
   if (source.at === undefined && source.between !== undefined) {
     return inForceBetween(text.split('\n').filter((line) => line !== '').map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot), source.between);
   }
-  return text
+  const raws = text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse((JSON.parse(line) as { body: string }).body) as RawSnapshot);
+  return source.at === undefined ? raws : inForceAt(raws, Date.parse(source.at), source.at);
+}
+
+/**
+ * Per host the latest version taken at or before `atMs`; a host whose first snapshot is later gets
+ * that one, with a warning (it is all there is of that host, and leaving the host out would turn
+ * every frame towards it into a tunnel to nowhere).
+ */
+export function inForceAt(snapshots: readonly RawSnapshot[], atMs: number, atText: string, warn: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): RawSnapshot[] {
+  const chosen = new Map<string, RawSnapshot>();
+  for (const s of snapshots) {
+    const t = Date.parse(s.takenAt);
+    const seen = chosen.get(s.host);
+    if (seen === undefined) {
+      chosen.set(s.host, s);
+      continue;
+    }
+    const u = Date.parse(seen.takenAt);
+    // at or before: the latest; none yet at or before: the earliest
+    if ((t <= atMs && (u > atMs || t > u)) || (t > atMs && u > atMs && t < u)) chosen.set(s.host, s);
+  }
+  const out = [...chosen.values()].sort((a, b) => a.host.localeCompare(b.host));
+  for (const s of out) {
+    const t = Date.parse(s.takenAt);
+    if (t > atMs) warn(`hoptrace: ${s.host} has no snapshot taken at or before ${atText}: using its first, taken ${s.takenAt} (${((t - atMs) / 1000).toFixed(1)} s later)`);
+  }
+  return out;
 }
 
 /** Per host the latest version taken at or before `fromMs` and every one taken up to `toMs`, by host and time. */

@@ -338,7 +338,8 @@ export function analyzeDatagrams(datagrams: readonly TimedDatagram[], topologies
   const drops = new Map<string, number>();
   for (const p of paths) {
     if (p.drop === null) continue;
-    const where = `${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}${p.drop.rule === null ? '' : ` ${p.drop.rule}`}`;
+    // "network1 br-tun table 3: priority=0 actions=drop" (the rule's own table= is not repeated)
+    const where = `${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}${p.drop.rule === null ? '' : `: ${p.drop.rule.replace(/^table=\d+, /, '')}`}`;
     drops.set(where, (drops.get(where) ?? 0) + 1);
   }
   const used = new Map<string, number>();
@@ -1177,7 +1178,7 @@ export function formatPath(p: AnalyzedPath): string {
   const f = p.flow;
   const proto = f.ipProtocol === 1 ? `icmp type ${f.icmpType ?? '?'}` : f.ipProtocol === 6 ? `tcp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === 17 ? `udp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === null ? (f.srcIp !== null || f.dstIp !== null ? 'arp' : 'non-IP') : `proto ${f.ipProtocol}`;
   const out: string[] = [];
-  out.push(`path ${p.pathId}  ${f.srcIp ?? f.srcMac ?? '?'} → ${f.dstIp ?? f.dstMac ?? '?'} ${proto}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples, ${p.firstSeen})`);
+  out.push(`path ${p.pathId}  ${f.srcIp ?? f.srcMac ?? '?'} → ${f.dstIp ?? f.dstMac ?? '?'} ${proto}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} sample${p.observations === 1 ? "" : "s"}, ${p.firstSeen})`);
   if (p.drop !== null) out.push(`  dropped on ${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}: ${p.drop.reason}${p.drop.rule === null ? '' : `\n    rule: ${p.drop.rule}`}`);
   out.push(`  ${pad('#', 3)} ${pad('seen', 5)} ${pad('host', 10)} ${pad('kind', 13)} ${pad('device', 22)} ${pad('in', 18)} ${pad('out', 18)} ${pad('vlan', 5)} ${pad('tun', 5)}`);
   for (const h of p.hops) {

@@ -224,7 +224,7 @@ export function fixtureReadme(s: CaptureScenario): string {
     '- The echo requests of the broken phase (judged by the broken snapshots): **dropped** on network1 br-tun, table 3, by',
     '  its default rule `table=3, priority=0 actions=drop` (the tun_id → local VLAN flow is gone); seen at compute1/br-int,',
     '  network1/br-phy (outer GRE) and network1/br-tun (decapsulated), never answered. The top drop point is',
-    '  `network1 br-tun table 3 table=3, priority=0 actions=drop`.',
+    '  `network1 br-tun table 3: priority=0 actions=drop`.',
     '- The echo replies (network1 → compute1: the vlan→tun direction the break does not touch) and the external host\'s',
     '  traffic on br-ex: **delivered**. No echo request is in conflict.',
     '',
