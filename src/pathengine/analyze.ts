@@ -421,28 +421,60 @@ export const ANSWER_SKEW_MS = 1500;
  */
 export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: number = ANSWER_SKEW_MS): void {
   const times = paths.map((p) => Date.parse(p.firstSeen));
+  // the possible answers by what they answer (a request looks up its key and checks each candidate
+  // with answers()): linear in the paths, where a scan of every path in the window was quadratic
+  // on a busy capture (one iperf flow: tens of thousands of frames within the window)
+  const byKey = new Map<string, { at: number[]; head: number }>();
+  paths.forEach((p, j) => {
+    for (const key of answerKeys(p.flow)) {
+      const bucket = byKey.get(key);
+      if (bucket === undefined) byKey.set(key, { at: [j], head: 0 });
+      else bucket.at.push(j);
+    }
+  });
   const claimed = new Set<number>();
-  let lo = 0;
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i];
     if (p === undefined || !isRequest(p.flow)) continue;
     const t = times[i] ?? 0;
-    while (lo < i && (times[lo] ?? 0) < t - skewMs) lo++;
     let found = false;
-    for (let j = lo; j < paths.length && (times[j] ?? 0) <= t + windowMs; j++) {
-      const q = paths[j];
-      if (j === i || q === undefined || !answers(q.flow, p.flow)) continue;
-      if (p.kind === 'frame' && q.kind === 'frame') {
-        if (claimed.has(j)) continue;
-        claimed.add(j);
+    const bucket = byKey.get(requestKey(p.flow));
+    if (bucket !== undefined) {
+      const at = bucket.at;
+      // requests come in time order: what is too early (or claimed) at the head stays so
+      while (bucket.head < at.length && ((times[at[bucket.head] ?? 0] ?? 0) < t - skewMs || claimed.has(at[bucket.head] ?? -1))) bucket.head++;
+      for (let k = bucket.head; k < at.length; k++) {
+        const j = at[k] ?? -1;
+        if ((times[j] ?? 0) > t + windowMs) break;
+        const q = paths[j];
+        if (j === i || q === undefined || (times[j] ?? 0) < t - skewMs || !answers(q.flow, p.flow)) continue;
+        if (p.kind === 'frame' && q.kind === 'frame') {
+          if (claimed.has(j)) continue;
+          claimed.add(j);
+        }
+        found = true;
+        break;
       }
-      found = true;
-      break;
     }
     // answers only grow: a path once answered stays answered when called again on a shorter list
     p.answered = found || p.answered === true;
     markAnsweredConflict(p);
   }
+}
+
+/** The keys a path can be found under as an answer (see requestKey). */
+function answerKeys(f: PathFlow): string[] {
+  if (f.arpOp !== undefined) return f.arpOp === 2 ? [`a|${f.srcIp ?? ''}|${f.dstIp ?? ''}`] : [];
+  if (f.ipProtocol === 1) return f.icmpType === 0 ? [`1|${f.srcIp ?? ''}|${f.dstIp ?? ''}`, `1|*|${f.dstIp ?? ''}`] : [];
+  if ((f.ipProtocol === 6 || f.ipProtocol === 17) && f.srcPort !== null && f.dstPort !== null) return [`${f.ipProtocol}|${f.srcPort}|${f.dstPort}`];
+  return [];
+}
+
+/** Where a request's answers are: its reverse addresses (ICMP, ARP), its reverse ports (TCP, UDP; answers() checks the addresses). */
+function requestKey(f: PathFlow): string {
+  if (f.arpOp !== undefined) return `a|${f.dstIp ?? ''}|${f.srcIp ?? ''}`;
+  if (f.ipProtocol === 1) return unspecified(f.dstIp) ? `1|*|${f.srcIp ?? ''}` : `1|${f.dstIp ?? ''}|${f.srcIp ?? ''}`;
+  return `${f.ipProtocol ?? ''}|${f.dstPort ?? ''}|${f.srcPort ?? ''}`;
 }
 
 // ---------- one group ----------

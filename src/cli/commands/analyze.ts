@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option('-d, --data <dir>', 'embedded store directory (default ./data), when --snapshots is not given')
     .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: each path by the versions in force at its own time, from --snapshots or the store')
     .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
-    .option('--window <ms>', 'correlation window in milliseconds (default 2000)')
+    .option('--window <duration>', 'correlation window: 2000 (milliseconds), 500ms, 2s (default 2s)')
     .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots; then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
     .addHelpText('after', `
 Examples:
@@ -54,8 +54,7 @@ that was answered: the snapshot is not the one in force).`)
 export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Promise<Analysis> {
   const wanted = flags.verdict;
   for (const v of wanted ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new UsageError(`--verdict ${v}: use ${VERDICTS.join(', ')}`);
-  const windowMs = flags.window === undefined ? undefined : Number(flags.window);
-  if (windowMs !== undefined && !(Number.isFinite(windowMs) && windowMs > 0)) throw new UsageError(`--window ${flags.window}: a positive number of milliseconds`);
+  const windowMs = flags.window === undefined ? undefined : windowOf(flags.window);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(flags.pcap));
@@ -78,6 +77,19 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
     ...(flags.data === undefined ? {} : { data: flags.data }),
   }, globals);
   const { topologies } = buildTopologies(raws);
+  // before the long part: a capture whose exporters no snapshot knows gives only incomplete paths
+  const agents = new Set(capture.datagrams.map((d) => d.datagram.agent));
+  const known = new Set<string>();
+  for (const t of topologies) {
+    for (const b of t.bridges) if (b.sflow?.agent !== null && b.sflow?.agent !== undefined) known.add(b.sflow.agent);
+    for (const d of t.devices) if (d.namespace === '') for (const a of d.addresses) if (!a.address.startsWith('127.') && a.address !== '::1') known.add(a.address);
+  }
+  const strangers = [...agents].filter((a) => !known.has(a));
+  if (agents.size > 0 && strangers.length === agents.size) {
+    process.stderr.write(`hoptrace: none of the capture's sFlow agents (${strangers.slice(0, 5).join(', ')}${strangers.length > 5 ? ', ...' : ''}) is an address of a host in the snapshots (${topologies.map((t) => t.host).join(', ')}): every path will be incomplete; give the snapshots of the hosts that sent this sFlow\n`);
+  } else if (strangers.length > 0) {
+    process.stderr.write(`hoptrace: sFlow agents with no snapshot: ${strangers.slice(0, 5).join(', ')}${strangers.length > 5 ? ', ...' : ''}: their samples cannot be placed (add their hosts' snapshots)\n`);
+  }
   let progress: Progress | undefined;
   const analysis = analyzeDatagrams(capture.datagrams, topologies, {
     rawSnapshots: raws,
@@ -102,4 +114,12 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   for (const p of paths) process.stdout.write(`${formatPath(p)}\n\n`);
   process.stdout.write(formatSummary(analysis));
   return analysis;
+}
+
+/** --window: milliseconds, or a number with ms/s; from 10 ms to 10 minutes. */
+export function windowOf(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
+  const ms = m === null ? Number.NaN : Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+  if (!Number.isFinite(ms) || ms < 10 || ms > 600_000) throw new UsageError(`--window ${text}: a duration from 10ms to 600s (2000, 500ms, 2s)`);
+  return ms;
 }

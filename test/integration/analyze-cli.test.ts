@@ -1,0 +1,45 @@
+// `hoptrace analyze` as a user runs it: what it says before and around the analysis.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { windowOf } from '../../src/cli/commands/analyze.js';
+
+const BIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+const LAB = fileURLToPath(new URL('../fixtures/lab-capture/', import.meta.url));
+const CORPUS = fileURLToPath(new URL('../../../shared/testdata/corpus/ovs-sflow-10k.pcap', import.meta.url));
+const snapshots = (set: string, hosts = ['compute1', 'network1']): string[] => hosts.map((h) => join(LAB, 'snapshots', set, `sosreport-${h}`));
+
+function hoptrace(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+describe('hoptrace analyze (CLI)', () => {
+  it('a capture from exporters no snapshot knows: says so on stderr before the paths, naming the agent', async () => {
+    // the corpus comes from agent 127.0.0.1, the lab snapshots are compute1 and network1: nothing can be placed
+    const run = await hoptrace(['analyze', '--pcap', CORPUS, '--snapshots', ...snapshots('broken'), '--verdict', 'dropped']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/^hoptrace: none of the capture's sFlow agents \(127\.0\.0\.1\) is an address of a host in the snapshots \(compute1, network1\): every path will be incomplete/m);
+  }, 120_000);
+
+  it('a capture with one host\'s snapshot missing: names the agent whose samples cannot be placed', async () => {
+    const run = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('broken', ['compute1']), '--json']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/^hoptrace: sFlow agents with no snapshot: 198\.51\.100\.179: their samples cannot be placed/m);
+  });
+
+  it('--window takes milliseconds or a unit; nonsense is one line, exit 2', async () => {
+    expect(windowOf('2000')).toBe(2000);
+    expect(windowOf('500ms')).toBe(500);
+    expect(windowOf('2s')).toBe(2000);
+    expect(windowOf('1.5s')).toBe(1500);
+    for (const bad of ['abc', '5', '-1s', '1h', '']) expect(() => windowOf(bad), bad).toThrow(/--window .*: a duration from 10ms to 600s/);
+    const run = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('broken'), '--window', 'abc']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe('hoptrace: --window abc: a duration from 10ms to 600s (2000, 500ms, 2s)\n');
+  });
+});
