@@ -162,6 +162,70 @@ describe('readUdpPayloads on classic pcap', () => {
   });
 });
 
+describe("readUdpPayloads with cutShort: 'stop' (a capture cut short, as tcpdump reads it)", () => {
+  const frame = ethernet(B, A, 0x0800, ip4udp(new Array<number>(50 - 14 - 28).fill(7))); // 50 bytes
+  const twoRecords = (): Uint8Array => pcapFile({ littleEndian: true, nanoseconds: false, linkType: 1 }, [{ seconds: 1, fraction: 0, data: frame }, { seconds: 2, fraction: 0, data: frame }]);
+
+  it.each([
+    { name: 'a record header', cut: 24 + 16 + 50 + 10, detail: 'a record header needs 16 bytes, 10 left' },
+    { name: 'a record body', cut: 24 + 16 + 50 + 16 + 20, detail: 'a record of 50 bytes runs past the end' },
+  ])('yields the complete records before $name the file ends in, then says where', ({ cut, detail }) => {
+    const result = readUdpPayloads(twoRecords().subarray(0, cut), 'cut.pcap', { cutShort: 'stop' });
+    expect([...result].map((p) => p.frame)).toEqual([1]);
+    expect(result.counts).toMatchObject({ frames: 1, udp: 1 });
+    expect(result.cutShort).toMatchObject({ offset: 24 + 16 + 50, detail, frames: 1, message: `cut.pcap: capture cut short at byte 90 (${detail}): read the 1 complete record before it` });
+    expect(result.cutShort?.error).toMatchObject({ code: 'truncated', source: 'cut.pcap', offset: 90 });
+  });
+
+  it('leaves cutShort undefined for a whole file, and for one cut at a record boundary', () => {
+    for (const bytes of [twoRecords(), twoRecords().subarray(0, 24 + 16 + 50)]) {
+      const result = readUdpPayloads(bytes, 'whole.pcap', { cutShort: 'stop' });
+      expect([...result].length).toBeGreaterThan(0);
+      expect(result.cutShort).toBeUndefined();
+    }
+  });
+
+  it('says "no complete record" when the first record is cut, and counts afresh on a second iteration', () => {
+    const result = readUdpPayloads(twoRecords().subarray(0, 24 + 30), 'one.pcap', { cutShort: 'stop' });
+    expect([...result]).toEqual([]);
+    expect(result.cutShort?.message).toBe('one.pcap: capture cut short at byte 24 (a record of 50 bytes runs past the end): no complete record before it');
+    expect([...result]).toEqual([]);
+    expect(result.counts.frames).toBe(0);
+    expect(result.cutShort?.offset).toBe(24);
+  });
+
+  it('still throws for a file header cut short or a file that is not a capture', () => {
+    expect(() => readUdpPayloads(twoRecords().subarray(0, 20), 'h.pcap', { cutShort: 'stop' })).toThrow(expect.objectContaining({ code: 'truncated', offset: 0 }));
+    expect(() => readUdpPayloads(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 'x.pcap', { cutShort: 'stop' })).toThrow(expect.objectContaining({ code: 'bad-magic' }));
+  });
+
+  it('pcapng: yields the packets before a block the file ends inside; a cut first section header still throws', () => {
+    const packet = { type: 'epb', interfaceId: 0, timestamp: 0n, data: ethernet(B, A, 0x0800, ip4udp()) } as const;
+    const whole = pcapngSection(true, [{ type: 'idb', linkType: 1 }, packet, packet]);
+    const epb = (whole.length - 28 - 20) / 2;
+    const result = readUdpPayloads(Uint8Array.from(whole.slice(0, whole.length - 6)), 'x.pcapng', { cutShort: 'stop' });
+    expect([...result].map((p) => p.frame)).toEqual([1]);
+    expect(result.cutShort).toMatchObject({ offset: 28 + 20 + epb, detail: `a block of ${epb} bytes runs past the end`, frames: 1 });
+    expect(result.cutShort?.message).toMatch(/: read the 1 complete packet block before it$/);
+    const headerOnly = readUdpPayloads(Uint8Array.from(whole.slice(0, 28 + 20 + epb + 5)), 'y.pcapng', { cutShort: 'stop' });
+    expect([...headerOnly]).toHaveLength(1);
+    expect(headerOnly.cutShort?.detail).toBe('a block header needs 12 bytes, 5 left');
+    expect(() => [...readUdpPayloads(Uint8Array.from(whole.slice(0, 20)), 'z.pcapng', { cutShort: 'stop' })]).toThrow(expect.objectContaining({ code: 'truncated', offset: 0 }));
+  });
+
+  it.each([
+    { cut: 1000, frames: [1], read: 'read the 1 complete record before it' },
+    { cut: 2000, frames: [1, 2, 3, 4], read: 'read the 4 complete records before it' },
+  ])('reads the complete records of the lab capture cut at $cut bytes (those tshark reads)', ({ cut, frames, read }) => {
+    const bytes = readFileSync(new URL('../../test/fixtures/lab-capture/sflow.pcap', import.meta.url)).subarray(0, cut);
+    expect(() => [...readUdpPayloads(bytes, 't.pcap')]).toThrow(expect.objectContaining({ code: 'truncated' }));
+    const result = readUdpPayloads(bytes, 't.pcap', { cutShort: 'stop' });
+    expect([...result].map((p) => p.frame)).toEqual(frames);
+    expect(result.cutShort?.message).toMatch(new RegExp(`^t\\.pcap: capture cut short at byte \\d+ \\(a record of \\d+ bytes runs past the end\\): ${read}$`));
+    if (cut === 1000) expect(result.cutShort).toMatchObject({ offset: 538, detail: 'a record of 498 bytes runs past the end' });
+  });
+});
+
 describe('readUdpPayloads on pcapng', () => {
   it.each([true, false])('reads EPB and SPB, per-interface link type and tsresol (little-endian %s)', (littleEndian) => {
     const bytes = Uint8Array.from(pcapngSection(littleEndian, [

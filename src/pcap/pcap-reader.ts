@@ -33,7 +33,7 @@ export interface UdpPacket {
   payload: Uint8Array;
 }
 
-/** What the reader saw so far; complete once iteration has finished. */
+/** What the reader saw so far in the current iteration; complete once it has finished. */
 export interface PcapCounts {
   frames: number;
   udp: number;
@@ -93,47 +93,112 @@ function unsupportedLinkType(linkType: number, source: string, offset: number): 
 }
 
 /**
+ * Where a capture file ends inside a record (a capture still being written, or copied short).
+ * tcpdump reads the records before it and warns; `cutShort: 'stop'` does the same.
+ */
+export interface PcapCutShort {
+  /** Byte offset of the record (pcap) or block (pcapng) the file ends inside. */
+  offset: number;
+  /** What runs past the end, e.g. "a record of 498 bytes runs past the end". */
+  detail: string;
+  /** Complete packets read before it (counts.frames when iteration stopped). */
+  frames: number;
+  /** One line for the user: "FILE: capture cut short at byte 538 (a record of 498 bytes runs past the end): read the 3 complete records before it". */
+  message: string;
+  /** The ParseError 'truncated' the reader throws without `cutShort: 'stop'`. */
+  error: ParseError;
+}
+
+export interface ReadOptions {
+  /**
+   * A file that ends inside a record, after a complete file header: 'throw' (the default) throws
+   * ParseError 'truncated' while iterating; 'stop' ends the iteration after the last complete
+   * record and sets `cutShort`. A bad or cut file header (pcap header, first pcapng section
+   * header) and a malformed record throw either way.
+   */
+  cutShort?: 'throw' | 'stop';
+}
+
+export interface PcapPackets extends Iterable<UdpPacket> {
+  counts: PcapCounts;
+  /** Set when an iteration with `cutShort: 'stop'` ended at a record the file cuts short; else undefined. */
+  cutShort: PcapCutShort | undefined;
+}
+
+/** Records the cut and ends the iteration ('stop'), or throws (the default). */
+type OnCut = (error: ParseError, detail: string) => void;
+
+/**
  * The UDP datagrams of a capture, in file order. Throws ParseError 'bad-magic' at once for a file
  * that is neither pcap nor pcapng, and 'truncated' (with the byte offset) while iterating when a
- * record runs past the end of the file. `counts` fills in as the iteration goes.
+ * record runs past the end of the file, unless `options.cutShort` is 'stop' (then see `cutShort`).
+ * `counts` fills in as the iteration goes.
  */
-export function readUdpPayloads(bytes: Uint8Array, source: string): Iterable<UdpPacket> & { counts: PcapCounts } {
+export function readUdpPayloads(bytes: Uint8Array, source: string, options: ReadOptions = {}): PcapPackets {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 4) throw new ParseError('truncated', `${bytes.byteLength} bytes: not even a magic number`, { source, offset: 0 });
   const magicBig = view.getUint32(0, false);
   const counts: PcapCounts = { frames: 0, udp: 0, fragments: 0, notUdp: 0, truncated: 0 };
+  let iterate: () => Generator<UdpPacket>;
   if (magicBig === PCAPNG_SHB) {
-    return { counts, [Symbol.iterator]: () => readPcapng(bytes, view, source, counts) };
-  }
-  const magicLittle = view.getUint32(0, true);
-  let littleEndian: boolean;
-  let nanoseconds: boolean;
-  if (magicBig === PCAP_MAGIC_MICROSECONDS || magicBig === PCAP_MAGIC_NANOSECONDS) {
-    littleEndian = false;
-    nanoseconds = magicBig === PCAP_MAGIC_NANOSECONDS;
-  } else if (magicLittle === PCAP_MAGIC_MICROSECONDS || magicLittle === PCAP_MAGIC_NANOSECONDS) {
-    littleEndian = true;
-    nanoseconds = magicLittle === PCAP_MAGIC_NANOSECONDS;
+    iterate = () => readPcapng(bytes, view, source, counts, onCut);
   } else {
-    throw new ParseError('bad-magic', `magic 0x${magicBig.toString(16).padStart(8, '0')} is neither pcap nor pcapng`, { source, offset: 0 });
+    const magicLittle = view.getUint32(0, true);
+    let littleEndian: boolean;
+    let nanoseconds: boolean;
+    if (magicBig === PCAP_MAGIC_MICROSECONDS || magicBig === PCAP_MAGIC_NANOSECONDS) {
+      littleEndian = false;
+      nanoseconds = magicBig === PCAP_MAGIC_NANOSECONDS;
+    } else if (magicLittle === PCAP_MAGIC_MICROSECONDS || magicLittle === PCAP_MAGIC_NANOSECONDS) {
+      littleEndian = true;
+      nanoseconds = magicLittle === PCAP_MAGIC_NANOSECONDS;
+    } else {
+      throw new ParseError('bad-magic', `magic 0x${magicBig.toString(16).padStart(8, '0')} is neither pcap nor pcapng`, { source, offset: 0 });
+    }
+    if (bytes.byteLength < PCAP_FILE_HEADER) throw new ParseError('truncated', `pcap file header needs ${PCAP_FILE_HEADER} bytes, the file has ${bytes.byteLength}`, { source, offset: 0 });
+    const linkType = view.getUint32(20, littleEndian) & LINK_TYPE_MASK;
+    if (!SUPPORTED_LINK_TYPES.has(linkType)) throw unsupportedLinkType(linkType, source, 20);
+    iterate = () => readPcap(bytes, view, source, counts, littleEndian, nanoseconds ? 1e9 : 1e6, linkType, onCut);
   }
-  if (bytes.byteLength < PCAP_FILE_HEADER) throw new ParseError('truncated', `pcap file header needs ${PCAP_FILE_HEADER} bytes, the file has ${bytes.byteLength}`, { source, offset: 0 });
-  const linkType = view.getUint32(20, littleEndian) & LINK_TYPE_MASK;
-  if (!SUPPORTED_LINK_TYPES.has(linkType)) throw unsupportedLinkType(linkType, source, 20);
-  return { counts, [Symbol.iterator]: () => readPcap(bytes, view, source, counts, littleEndian, nanoseconds ? 1e9 : 1e6, linkType) };
+  const result: PcapPackets = {
+    counts,
+    cutShort: undefined,
+    [Symbol.iterator]: () => {
+      // each iteration counts the file afresh
+      Object.assign(counts, { frames: 0, udp: 0, fragments: 0, notUdp: 0, truncated: 0 });
+      result.cutShort = undefined;
+      return iterate();
+    },
+  };
+  const unit = magicBig === PCAPNG_SHB ? 'packet block' : 'record';
+  function onCut(error: ParseError, detail: string): void {
+    if (options.cutShort !== 'stop') throw error;
+    const frames = counts.frames;
+    const offset = error.offset ?? 0;
+    const read = frames === 0 ? `no complete ${unit} before it` : `read the ${frames} complete ${unit}${frames === 1 ? '' : 's'} before it`;
+    result.cutShort = { offset, detail, frames, message: `${source}: capture cut short at byte ${offset} (${detail}): ${read}`, error };
+  }
+  return result;
 }
 
 function* readPcap(
-  bytes: Uint8Array, view: DataView, source: string, counts: PcapCounts, le: boolean, unitsPerSecond: number, linkType: number,
+  bytes: Uint8Array, view: DataView, source: string, counts: PcapCounts, le: boolean, unitsPerSecond: number, linkType: number, onCut: OnCut,
 ): Generator<UdpPacket> {
   let off = PCAP_FILE_HEADER;
   while (off < bytes.byteLength) {
-    if (off + PCAP_RECORD_HEADER > bytes.byteLength) throw new ParseError('truncated', `record header needs ${PCAP_RECORD_HEADER} bytes, ${bytes.byteLength - off} left`, { source, offset: off });
+    if (off + PCAP_RECORD_HEADER > bytes.byteLength) {
+      const left = bytes.byteLength - off;
+      onCut(new ParseError('truncated', `record header needs ${PCAP_RECORD_HEADER} bytes, ${left} left`, { source, offset: off }), `a record header needs ${PCAP_RECORD_HEADER} bytes, ${left} left`);
+      return;
+    }
     const seconds = view.getUint32(off, le);
     const fraction = view.getUint32(off + 4, le);
     const captured = view.getUint32(off + 8, le);
     const start = off + PCAP_RECORD_HEADER;
-    if (start + captured > bytes.byteLength) throw new ParseError('truncated', `record of ${captured} bytes runs past the end of the file (${bytes.byteLength - start} left)`, { source, offset: off });
+    if (start + captured > bytes.byteLength) {
+      onCut(new ParseError('truncated', `record of ${captured} bytes runs past the end of the file (${bytes.byteLength - start} left)`, { source, offset: off }), `a record of ${captured} bytes runs past the end`);
+      return;
+    }
     off = start + captured;
     counts.frames++;
     const timestampMs = seconds * 1000 + (fraction * 1000) / unitsPerSecond;
@@ -142,12 +207,18 @@ function* readPcap(
   }
 }
 
-function* readPcapng(bytes: Uint8Array, view: DataView, source: string, counts: PcapCounts): Generator<UdpPacket> {
+function* readPcapng(bytes: Uint8Array, view: DataView, source: string, counts: PcapCounts, onCut: OnCut): Generator<UdpPacket> {
   let off = 0;
   let le = false;
   let interfaces: Interface[] = [];
   while (off < bytes.byteLength) {
-    if (off + 12 > bytes.byteLength) throw new ParseError('truncated', `block header needs 12 bytes, ${bytes.byteLength - off} left`, { source, offset: off });
+    if (off + 12 > bytes.byteLength) {
+      const left = bytes.byteLength - off;
+      const error = new ParseError('truncated', `block header needs 12 bytes, ${left} left`, { source, offset: off });
+      if (off === 0) throw error; // the file's first section header: not a capture we can read
+      onCut(error, `a block header needs 12 bytes, ${left} left`);
+      return;
+    }
     const typeBig = view.getUint32(off, false);
     if (typeBig === PCAPNG_SHB) {
       // A new section: its byte order is in the block itself, after the (palindromic) type.
@@ -160,7 +231,12 @@ function* readPcapng(bytes: Uint8Array, view: DataView, source: string, counts: 
     const type = view.getUint32(off, le);
     const total = view.getUint32(off + 4, le);
     if (total < 12 || total % 4 !== 0) throw new ParseError('bad-format', `block length ${total} is not a multiple of 4 of at least 12`, { source, offset: off + 4 });
-    if (off + total > bytes.byteLength) throw new ParseError('truncated', `block of ${total} bytes runs past the end of the file (${bytes.byteLength - off} left)`, { source, offset: off });
+    if (off + total > bytes.byteLength) {
+      const error = new ParseError('truncated', `block of ${total} bytes runs past the end of the file (${bytes.byteLength - off} left)`, { source, offset: off });
+      if (off === 0) throw error;
+      onCut(error, `a block of ${total} bytes runs past the end`);
+      return;
+    }
     const body = off + 8;
     const bodyEnd = off + total - 4;
     const blockStart = off;

@@ -1,13 +1,14 @@
 // hoptrace decode: captures in, one JSON datagram per line out (or a readable view, or totals).
-// A datagram that cannot be decoded is a line with its error, not the end of the run.
-import { readFile } from 'node:fs/promises';
-import { DecodeError, UsageError } from '../../errors.js';
+// A datagram that cannot be decoded is a line with its error, not the end of the run; a capture cut
+// short is read up to its last complete record, with one warning line on stderr (as tcpdump does).
+import { DecodeError } from '../../errors.js';
 import { readUdpPayloads } from '../../pcap/pcap-reader.js';
 import { decodeDatagram } from '../../sflow/datagram.js';
 import type { Datagram, Sample } from '../../sflow/types.js';
 import type { DecodeFlags } from '../main.js';
 import { toJson } from '../json.js';
 import { Progress } from '../progress.js';
+import { cutShortWarning, destinationPortsHint, readCaptureFile } from '../capture-file.js';
 
 export interface DecodeSummary {
   files: number;
@@ -24,15 +25,16 @@ export async function runDecode(files: string[], options: DecodeFlags): Promise<
   const summary: DecodeSummary = { files: files.length, udpPackets: 0, datagrams: 0, failed: 0, withIssues: 0, samples: {}, records: {}, errors: {} };
   const out = new LineWriter(process.stdout);
   for (const file of files) {
-    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : (error.code ?? error.message)}`);
-    });
-    const packets = [...readUdpPayloads(bytes, file)];
+    const bytes = await readCaptureFile(file);
+    const read = readUdpPayloads(bytes, file, { cutShort: 'stop' });
+    const packets = [...read];
     const progress = new Progress(`decode ${file}`, packets.length);
+    let kept = 0;
     for (const packet of packets) {
       progress.tick();
       if (out.blocked) await out.drain();
       if (options.port !== undefined && packet.dstPort !== options.port) continue;
+      kept++;
       summary.udpPackets++;
       const where = { file: files.length > 1 ? file : undefined, frame: packet.frame, receivedAt: new Date(packet.timestampMs).toISOString(), exporter: packet.srcIp };
       let datagram: Datagram;
@@ -60,6 +62,11 @@ export async function runDecode(files: string[], options: DecodeFlags): Promise<
       out.line(options.text === true ? textOf(packet.frame, packet.srcIp, datagram) : toJson({ ...where, ...datagram }));
     }
     progress.finish();
+    if (read.cutShort !== undefined) process.stderr.write(cutShortWarning(read.cutShort));
+    if (options.port !== undefined && kept === 0) {
+      const hint = destinationPortsHint(packets, [file]);
+      if (hint !== undefined) process.stderr.write(`hoptrace: no UDP datagrams to port ${options.port} in ${file}; ${hint}\n`);
+    }
   }
   if (options.summary === true) out.line(options.json === true ? toJson(summary) : summaryText(summary));
   await out.end();

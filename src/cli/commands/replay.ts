@@ -1,12 +1,13 @@
 // Resend the UDP payloads of captures to a collector: paced as captured, at a fixed rate, or as
-// fast as the socket takes them; several loops for longer runs.
+// fast as the socket takes them; several loops for longer runs. A capture cut short is sent up to
+// its last complete record, with one warning line on stderr.
 import { createSocket } from 'node:dgram';
-import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { splitHostPort } from '../../collector/udp-receiver.js';
 import { UsageError } from '../../errors.js';
-import { readUdpPayloads } from '../../pcap/pcap-reader.js';
+import { readUdpPayloads, type UdpPacket } from '../../pcap/pcap-reader.js';
+import { cutShortWarning, destinationPortsHint, readCaptureFile } from '../capture-file.js';
 import type { ReplayFlags } from '../main.js';
 import { Progress } from '../progress.js';
 import { toJson } from '../json.js';
@@ -26,16 +27,22 @@ export async function runReplay(files: string[], options: ReplayFlags): Promise<
 export async function replay(files: string[], options: ReplayFlags): Promise<ReplaySummary> {
   const target = splitHostPort(options.target);
   const datagrams: { payload: Uint8Array; timestampMs: number }[] = [];
+  const leftOut: Pick<UdpPacket, 'dstPort'>[] = []; // what --port left out, for the hint when it leaves nothing
   for (const file of files) {
-    const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot read ${file}: ${error.code ?? error.message}`);
-    });
-    for (const packet of readUdpPayloads(bytes, file)) {
-      if (options.port !== undefined && packet.dstPort !== options.port) continue;
+    const read = readUdpPayloads(await readCaptureFile(file), file, { cutShort: 'stop' });
+    for (const packet of read) {
+      if (options.port !== undefined && packet.dstPort !== options.port) {
+        leftOut.push({ dstPort: packet.dstPort });
+        continue;
+      }
       datagrams.push({ payload: packet.payload, timestampMs: packet.timestampMs });
     }
+    if (read.cutShort !== undefined) process.stderr.write(cutShortWarning(read.cutShort));
   }
-  if (datagrams.length === 0) throw new UsageError(`no UDP datagrams${options.port !== undefined ? ` to port ${options.port}` : ''} in ${files.join(', ')}`);
+  if (datagrams.length === 0) {
+    const hint = options.port === undefined ? undefined : destinationPortsHint(leftOut, files);
+    throw new UsageError(`no UDP datagrams${options.port !== undefined ? ` to port ${options.port}` : ''} in ${files.join(', ')}${hint === undefined ? '' : `; ${hint}`}`);
+  }
 
   const socket = createSocket(isIPv6(target.host) ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
