@@ -7,7 +7,14 @@ import type { Store } from '../store/store.js';
 
 const MAX_BODY_BYTES = 1 << 20;
 const READ_ONLY = /^\s*(?:--[^\n]*\n\s*|\/\*[\s\S]*?\*\/\s*)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i;
+/** The statements that read, as the refusals name them. */
+export const READ_STATEMENTS = 'SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS';
 const FORMAT = /^[A-Za-z][A-Za-z0-9]*$/;
+
+/** True when the SQL starts (after comments) with a statement that only reads: the rule of this route and of `hoptrace query`. */
+export function isReadOnlySql(sql: string): boolean {
+  return READ_ONLY.test(sql);
+}
 
 export function queryRoute(store: Store): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
@@ -29,7 +36,7 @@ export function queryRoute(store: Store): (req: IncomingMessage, res: ServerResp
     if (typeof body !== 'object' || body === null) return reply(res, 400, { error: 'body must be a JSON object {sql, format?, params?}' });
     const { sql, format = 'JSONEachRow', params = {} } = body as { sql?: unknown; format?: unknown; params?: unknown };
     if (typeof sql !== 'string' || sql.trim() === '') return reply(res, 400, { error: '"sql" must be a non-empty string' });
-    if (!READ_ONLY.test(sql)) return reply(res, 403, { error: 'only SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS are accepted here' });
+    if (!isReadOnlySql(sql)) return reply(res, 403, { error: `only ${READ_STATEMENTS} are accepted here` });
     if (typeof format !== 'string' || !FORMAT.test(format)) return reply(res, 400, { error: '"format" must be a ClickHouse format name' });
     if (typeof params !== 'object' || params === null || Array.isArray(params) || !Object.values(params).every((v) => typeof v === 'string' || typeof v === 'number')) {
       return reply(res, 400, { error: '"params" must be an object of strings or numbers' });

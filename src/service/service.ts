@@ -24,7 +24,7 @@ import { DecodeStage } from '../pipeline/decode-stage.js';
 import { PathStage } from '../pipeline/path-stage.js';
 import type { Store } from '../store/store.js';
 import { VERSION } from '../version.js';
-import { openStore } from './open-store.js';
+import { openStore, removeServeMarker, writeServeMarker } from './open-store.js';
 
 export type Role = 'all' | 'collector';
 
@@ -157,8 +157,16 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
     });
     httpPort = http.port;
     closeHttp = http.close;
-    log.info({ listen: `${config.http.listen.replace(/:\d+$/, '')}:${http.port}` }, 'serving /health and /metrics');
   }
+
+  // Read commands on the same data directory find this service (and its HTTP API) by this marker;
+  // written before the 'serving' line, so that whoever waits for that line finds it.
+  const markerDir = role === 'all' && config.store.kind === 'chdb' ? config.store.path : undefined;
+  if (markerDir !== undefined) {
+    const host = config.http.listen.replace(/:\d+$/, '').replace(/^0\.0\.0\.0$/, '127.0.0.1').replace(/^\[::\]$/, '[::1]');
+    writeServeMarker(markerDir, { pid: process.pid, http: httpPort === undefined ? null : `${host}:${httpPort}`, startedAt: new Date(started).toISOString() });
+  }
+  if (httpPort !== undefined) log.info({ listen: `${config.http.listen.replace(/:\d+$/, '')}:${httpPort}` }, 'serving /health and /metrics');
 
   return {
     udpPort: bound.port,
@@ -173,6 +181,7 @@ export async function startService(config: Config, deps: { role: Role; log: Logg
       await paths?.stop(); // closes the open groups and writes their paths
       await closeHttp?.();
       await store?.close();
+      if (markerDir !== undefined) removeServeMarker(markerDir);
     },
   };
 }

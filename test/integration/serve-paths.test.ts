@@ -161,6 +161,22 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     expect(drops[0]).toMatchObject({ drop_host: 'network1', drop_device: 'br-tun', drop_table: '3' });
     expect(Number(drops[0]?.paths)).toBe(dropped.filter((p) => p.drop_table === '3' && p.drop_host === 'network1').length);
     expect(formatDrops(drops)).toMatch(/network1 br-tun table 3/);
+    // each drop point with the id of an example path, which `paths show` takes
+    const example = (drops[0] as { example: string }).example;
+    expect(formatDrops(drops).split('\n')[1]).toContain(` ${example} `);
+    expect((await showPath(example, { data }, {})).path.drop_table).toBe('3');
+
+    // several verdicts: listed (commander's variadic), comma-separated, or both
+    const either = await listPaths({ data, verdict: ['dropped', 'lost'], since: '1h', limit: 500 }, {});
+    expect(either.length).toBeGreaterThanOrEqual(dropped.length);
+    expect(either.every((p) => p.verdict === 'dropped' || p.verdict === 'lost')).toBe(true);
+    expect((await listPaths({ data, verdict: 'dropped,lost', since: '1h', limit: 500 }, {})).map((p) => p.path_id)).toEqual(either.map((p) => p.path_id));
+    await expect(listPaths({ data, verdict: ['dropped', 'gone'] }, {})).rejects.toThrow(/--verdict "gone"/);
+    await expect(listPaths({ data, ip: '203.0.113' }, {})).rejects.toThrow(/--ip "203.0.113" is not an IPv4 or IPv6 address/);
+    const none = await listPaths({ data, ip: '192.0.2.9', verdict: 'dropped', since: '1h' }, {});
+    expect(none).toEqual([]);
+    expect(formatList(none, { ip: '192.0.2.9', verdict: 'dropped', since: '1h' })).toMatch(/^no paths for --ip 192\.0\.2\.9 --verdict dropped in the last 1h /);
+    expect(formatDrops([], { host: 'nosuch', since: '2026-11-25T08:00:00Z' })).toBe('no dropped paths for --host nosuch since 2026-11-25T08:00:00Z\n');
     expect(() => timeArg('--since', 'yesterday')).toThrow(/not a time/);
   }, 120_000);
 });

@@ -4,14 +4,14 @@
 // the reason; the others are imported anyway (exit 1 only when nothing could be imported).
 import type { Command } from 'commander';
 import type { RawSnapshot } from '../../hoststate/snapshot.js';
-import { openStore } from '../../service/open-store.js';
+import { dataFlag, openStore, runningService } from '../../service/open-store.js';
 import { buildTopologies } from '../../topology/build.js';
 import { checkTopology } from '../../topology/checks.js';
 import type { HostTopology } from '../../topology/model.js';
 import { storeSnapshot } from '../../topology/store.js';
 import type { GlobalFlags } from '../main.js';
 import { resolveWithDataDir } from '../resolve-config.js';
-import { UsageError } from '../../errors.js';
+import { StoreError, UsageError } from '../../errors.js';
 import { writeSnapshotDir } from '../../snapshot/dir.js';
 import { importSnapshots, type ImportProblem, type ImportSummary } from '../../snapshot/import.js';
 import { toJson } from '../json.js';
@@ -68,7 +68,7 @@ export async function runImport(paths: string[], flags: ImportFlags, globals: Gl
   if (flags.json === true) process.stdout.write(`${toJson({ summary: result.summary, problems: result.problems, written, ...(flags.store === true ? { stored } : {}) })}\n`);
   else {
     printTable(result.summary, result.problems, written, flags.verbose === true);
-    if (flags.store === true) process.stdout.write(`stored ${stored} snapshot${stored === 1 ? '' : 's'} and their topology (see: hoptrace topology)\n`);
+    if (flags.store === true) process.stdout.write(`stored ${stored} snapshot${stored === 1 ? '' : 's'} and their topology (see: hoptrace topology${flags.data === undefined ? '' : dataFlag(flags.data)})\n`);
   }
   if (result.snapshots.length === 0) process.exitCode = 2;
 }
@@ -76,6 +76,12 @@ export async function runImport(paths: string[], flags: ImportFlags, globals: Gl
 /** Builds each host's topology, checks them together, and stores snapshot + topology rows. */
 async function storeAll(snapshots: readonly RawSnapshot[], flags: ImportFlags, globals: GlobalFlags): Promise<number> {
   const config = resolveWithDataDir(globals, {}, flags.data);
+  // chDB locks the directory for one process: a running service would make chDB fail on the lock
+  const service = config.store.kind === 'chdb' ? runningService(config.store.path) : undefined;
+  if (service !== undefined && config.store.kind === 'chdb') {
+    const to = service.http === null ? 'its HTTP API (it runs with --no-http: restart it with --http)' : `http://${service.http}/v1/snapshots`;
+    throw new StoreError('unavailable', `a running hoptrace serve (pid ${service.pid}) holds ${config.store.path}: send the snapshots to it instead (hoptrace agent --collector http://${service.http ?? 'HOST:PORT'} on each host, or POST each snapshot to ${to}), or stop it and import again`);
+  }
   const store = await openStore(config);
   try {
     await store.migrate();

@@ -1,6 +1,7 @@
 // hoptrace paths: the paths the service's path stage stored (tables paths and path_hops), listed,
 // shown hop by hop, and summed up as drop points. Reads the store the way `hoptrace query` does:
 // the embedded directory, or a running service's /v1/query while it holds that directory.
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { GlobalFlags } from '../main.js';
@@ -14,7 +15,8 @@ export interface PathsFlags {
   data?: string;
   since?: string;
   until?: string;
-  verdict?: string;
+  /** One or more verdicts; each may be a comma list (`dropped,lost`). */
+  verdict?: string | string[];
   ip?: string;
   host?: string;
   limit?: number;
@@ -99,12 +101,13 @@ function filters(flags: PathsFlags): { where: string; params: Record<string, str
     params['until'] = timeArg('--until', flags.until);
     where.push("first_seen <= parseDateTime64BestEffort({until:String}, 3, 'UTC')");
   }
-  if (flags.verdict !== undefined) {
-    if (!(VERDICTS as readonly string[]).includes(flags.verdict)) throw new UsageError(`--verdict "${flags.verdict}": use one of ${VERDICTS.join(', ')}`);
-    params['verdict'] = flags.verdict;
-    where.push('verdict = {verdict:String}');
+  const verdicts = verdictList(flags.verdict);
+  if (verdicts.length > 0) {
+    params['verdicts'] = verdicts.join(',');
+    where.push("has(splitByChar(',', {verdicts:String}), verdict)");
   }
   if (flags.ip !== undefined) {
+    if (isIP(flags.ip) === 0) throw new UsageError(`--ip "${flags.ip}" is not an IPv4 or IPv6 address`);
     params['ip'] = flags.ip;
     where.push('(src_ip = {ip:String} OR dst_ip = {ip:String})');
   }
@@ -113,6 +116,29 @@ function filters(flags: PathsFlags): { where: string; params: Record<string, str
     where.push('(start_host = {host:String} OR end_host = {host:String} OR drop_host = {host:String})');
   }
   return { where: where.join(' AND '), params };
+}
+
+/** --verdict dropped lost, --verdict dropped,lost, or both mixed: the verdicts, checked, without repeats. */
+export function verdictList(value: string | readonly string[] | undefined): string[] {
+  if (value === undefined) return [];
+  const words = (typeof value === 'string' ? [value] : value).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  for (const word of words) {
+    if (!(VERDICTS as readonly string[]).includes(word)) throw new UsageError(`--verdict "${word}": use one or more of ${VERDICTS.join(', ')}`);
+  }
+  return [...new Set(words)];
+}
+
+/** The filters given, as a reader would type them, and the time range: "for --ip 192.0.2.9 in the last 1h". */
+export function describeFilters(flags: PathsFlags, withVerdict = true): string {
+  const given: string[] = [];
+  const verdicts = withVerdict ? verdictList(flags.verdict) : [];
+  if (flags.ip !== undefined) given.push(`--ip ${flags.ip}`);
+  if (flags.host !== undefined) given.push(`--host ${flags.host}`);
+  if (verdicts.length > 0) given.push(`--verdict ${verdicts.join(',')}`);
+  const since = flags.since ?? '1h';
+  const relative = /^\d+\s*[smhd]$/.test(since.trim());
+  const range = `${relative ? `in the last ${since.trim()}` : `since ${since}`}${flags.until === undefined ? '' : ` until ${flags.until}`}`;
+  return given.length === 0 ? range : `for ${given.join(' ')} ${range}`;
 }
 
 async function rows<T>(flags: PathsFlags, globals: GlobalFlags, sql: string, params: Record<string, string>): Promise<T[]> {
@@ -184,8 +210,11 @@ function dropText(p: { drop_host: string; drop_device: string; drop_table: strin
   return p.drop_host === '' ? '' : `${p.drop_host} ${p.drop_device}${p.drop_table === '' ? '' : ` table ${p.drop_table}`}`;
 }
 
-export function formatList(paths: readonly StoredPath[]): string {
-  if (paths.length === 0) return 'no paths in that time range (the service writes them a few seconds after the traffic; widen --since?)\n';
+export function formatList(paths: readonly StoredPath[], flags: PathsFlags = {}): string {
+  if (paths.length === 0) {
+    const filtered = flags.ip !== undefined || flags.host !== undefined || verdictList(flags.verdict).length > 0;
+    return `no paths ${describeFilters(flags)} (the service writes them a few seconds after the traffic; ${filtered ? 'check the filters, or ' : ''}widen --since?)\n`;
+  }
   const out = [`${pad('first seen (UTC)', 24)} ${pad('verdict', 10)} ${pad('conf', 4)} ${pad('from → to', 36)} ${pad('what', 14)} ${pad('dropped at', 30)} path`];
   for (const p of paths) {
     const flow = `${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac}`;
@@ -216,11 +245,12 @@ export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly
   return `${out.join('\n')}\n`;
 }
 
-export function formatDrops(drops: readonly DropPoint[]): string {
-  if (drops.length === 0) return 'no dropped paths in that time range\n';
-  const out = [`${pad('paths', 6)} ${pad('where', 34)} ${pad('last seen (UTC)', 24)} rule / reason`];
-  for (const d of drops) out.push(`${pad(d.paths, 6)} ${pad(dropText(d), 34)} ${pad(d.last, 24)} ${d.drop_rule === '' ? d.drop_reason : d.drop_rule}`);
-  out.push('', 'An example path of each: hoptrace paths show PATH_ID (--json lists them)');
+export function formatDrops(drops: readonly DropPoint[], flags: PathsFlags = {}): string {
+  if (drops.length === 0) return `no dropped paths ${describeFilters(flags, false)}\n`;
+  const width = Math.max(12, ...drops.map((d) => d.example.length));
+  const out = [`${pad('paths', 6)} ${pad('where', 34)} ${pad('last seen (UTC)', 24)} ${pad('example path', width)} rule / reason`];
+  for (const d of drops) out.push(`${pad(d.paths, 6)} ${pad(dropText(d), 34)} ${pad(d.last, 24)} ${pad(d.example, width)} ${d.drop_rule === '' ? d.drop_reason : d.drop_rule}`);
+  out.push('', 'Each drop point hop by hop: hoptrace paths show EXAMPLE_PATH');
   return `${out.join('\n')}\n`;
 }
 
@@ -250,10 +280,10 @@ Examples:
   $ hoptrace paths drops --since 1d
   $ hoptrace paths show 9f3c0a1b2c3d4e5f@1795600899104`);
   common(paths.command('list', { isDefault: true }).description('the latest paths, newest first'))
-    .option('--verdict <verdict>', `only this verdict (${VERDICTS.join(', ')})`)
+    .option('--verdict <verdict...>', `only these verdicts (${VERDICTS.join(', ')}), space- or comma-separated`)
     .action(async (flags: PathsFlags, command: Command) => {
       const list = await listPaths(flags, command.optsWithGlobals());
-      process.stdout.write(flags.json === true ? list.map((p) => `${toJson(p)}\n`).join('') : formatList(list));
+      process.stdout.write(flags.json === true ? list.map((p) => `${toJson(p)}\n`).join('') : formatList(list, flags));
     });
   paths
     .command('show <pathId>')
@@ -267,6 +297,6 @@ Examples:
   common(paths.command('drops').description('drop points: where dropped paths died, by host, device, table and rule, most first'))
     .action(async (flags: PathsFlags, command: Command) => {
       const drops = await dropPoints(flags, command.optsWithGlobals());
-      process.stdout.write(flags.json === true ? drops.map((d) => `${toJson(d)}\n`).join('') : formatDrops(drops));
+      process.stdout.write(flags.json === true ? drops.map((d) => `${toJson(d)}\n`).join('') : formatDrops(drops, flags));
     });
 }

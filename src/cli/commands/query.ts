@@ -3,14 +3,19 @@
 // API instead (POST /v1/query), so the same command works whether the service runs or not.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { isReadOnlySql, READ_STATEMENTS } from '../../api/query-route.js';
 import type { Config } from '../../config/schema.js';
 import { StoreError, UsageError } from '../../errors.js';
-import { openStore } from '../../service/open-store.js';
+import { assertStoreExists, openStore, runningService, type ServeMarker } from '../../service/open-store.js';
 import type { GlobalFlags, QueryFlags } from '../main.js';
 import { resolveWithDataDir } from '../resolve-config.js';
 
 export async function runQuery(sql: string | undefined, flags: QueryFlags, globals: GlobalFlags): Promise<void> {
   const text = await querySql(sql, flags.file);
+  // the same rule as the service's POST /v1/query: this command never changes the store
+  if (!isReadOnlySql(text)) {
+    throw new UsageError(`query runs only statements that read (${READ_STATEMENTS}); data gets into the store with hoptrace import --store or hoptrace serve`);
+  }
   const params = parseParams(flags.param ?? []);
   const format = flags.json === true ? 'JSONEachRow' : (flags.format ?? (process.stdout.isTTY === true ? 'PrettyCompactMonoBlock' : 'TSVWithNames'));
   const config = resolveWithDataDir(globals, {}, flags.data);
@@ -42,8 +47,17 @@ export function parseParams(pairs: readonly string[]): Record<string, string> {
 }
 
 export async function runOn(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
-  // chDB prints its own complaint to stderr when the directory is locked: ask a running service first.
-  if (config.store.kind === 'chdb' && (await serviceHolds(config))) return viaService(config, sql, format, params);
+  if (config.store.kind === 'chdb') {
+    assertStoreExists(config);
+    // chDB locks its directory for one process and prints its own complaint when it finds it
+    // locked: ask the running service first (found by its marker, or at http.listen).
+    const service = runningService(config.store.path);
+    const addresses = new Set([service?.http, config.http.enabled ? localAddress(config.http.listen) : undefined]);
+    for (const address of addresses) {
+      if (address !== undefined && address !== null && (await serviceHolds(config, address))) return viaService(config, address, sql, format, params);
+    }
+    if (service !== undefined) throw heldBy(service, config.store.path);
+  }
   const store = await openStore(config).catch((error: unknown) => {
     if (config.store.kind === 'chdb' && error instanceof StoreError && error.code === 'unavailable') {
       throw new StoreError('unavailable', `${error.message}. Is another hoptrace process using ${config.store.path}? Stop it, or query through its HTTP API (http.listen in its configuration).`, {}, { cause: error });
@@ -57,11 +71,19 @@ export async function runOn(config: Config, sql: string, format: string, params:
   }
 }
 
-/** True when a hoptrace serve answers on http.listen and holds this data directory. */
-async function serviceHolds(config: Config): Promise<boolean> {
-  if (config.store.kind !== 'chdb' || !config.http.enabled) return false;
+/** The one line for a directory a running service holds while its HTTP API cannot be asked. */
+function heldBy(service: ServeMarker, dir: string): StoreError {
+  if (service.http === null) {
+    return new StoreError('unavailable', `a running hoptrace serve (pid ${service.pid}) holds ${dir} with its HTTP API off (--no-http): stop it, or restart it with --http HOST:PORT to read while it runs`);
+  }
+  return new StoreError('unavailable', `a running hoptrace serve (pid ${service.pid}) holds ${dir} and its HTTP API at ${service.http} did not answer: pass its address with HOPTRACE_HTTP__LISTEN=HOST:PORT, or stop it`);
+}
+
+/** True when a hoptrace serve answers at `address` and holds this data directory. */
+async function serviceHolds(config: Config, address: string): Promise<boolean> {
+  if (config.store.kind !== 'chdb') return false;
   try {
-    const response = await fetch(`http://${localAddress(config.http.listen)}/health`, { signal: AbortSignal.timeout(1000) });
+    const response = await fetch(`http://${address}/health`, { signal: AbortSignal.timeout(1000) });
     const health = (await response.json()) as { store?: { kind?: string; path?: string } | null };
     return health.store?.kind === 'chdb' && health.store.path === resolve(config.store.path);
   } catch (error) {
@@ -74,8 +96,8 @@ function localAddress(listen: string): string {
   return listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:');
 }
 
-async function viaService(config: Config, sql: string, format: string, params: Record<string, string>): Promise<string> {
-  const url = `http://${localAddress(config.http.listen)}/v1/query`;
+async function viaService(config: Config, address: string, sql: string, format: string, params: Record<string, string>): Promise<string> {
+  const url = `http://${address}/v1/query`;
   let response: Response;
   try {
     response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, format, params }) });

@@ -8,10 +8,13 @@ import { UsageError } from '../../errors.js';
 import { buildTopologies } from '../../topology/build.js';
 import { checkTopology, type Finding } from '../../topology/checks.js';
 import { topologyToDot } from '../../topology/dot.js';
-import type { HostTopology } from '../../topology/model.js';
+import type { HostTopology, TopoGap } from '../../topology/model.js';
 import type { GlobalFlags } from '../main.js';
-import { loadSnapshots } from '../snapshot-source.js';
+import type { RawSnapshot } from '../../hoststate/snapshot.js';
+import { loadSnapshots, type SnapshotSource } from '../snapshot-source.js';
 import { toJson } from '../json.js';
+import { resolveWithDataDir } from '../resolve-config.js';
+import { runOn } from './query.js';
 
 export interface TopologyFlags {
   snapshots?: string[];
@@ -54,15 +57,12 @@ Findings (exit status stays 0; filter them with --json | jq):
 }
 
 export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): Promise<void> {
-  const raws = await loadSnapshots(
-    {
-      ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }),
-      ...(flags.at === undefined ? {} : { at: flags.at }),
-      ...(flags.data === undefined ? {} : { data: flags.data }),
-      ...(flags.host === undefined ? {} : { hosts: flags.host }),
-    },
-    globals,
-  );
+  const source = {
+    ...(flags.snapshots === undefined ? {} : { snapshots: flags.snapshots }),
+    ...(flags.at === undefined ? {} : { at: flags.at }),
+    ...(flags.data === undefined ? {} : { data: flags.data }),
+  };
+  const raws = flags.host === undefined ? await loadSnapshots(source, globals) : await hostSnapshots(source, flags.host, globals);
   const { topologies } = buildTopologies(raws);
   const findings = checkTopology(topologies);
   if (flags.render !== undefined) await render(flags.render, topologyToDot(topologies, { findings, hideLoose: true }));
@@ -75,7 +75,38 @@ export async function runTopology(flags: TopologyFlags, globals: GlobalFlags): P
     process.stdout.write(`${toJson({ findings })}\n`);
     return;
   }
-  process.stdout.write(formatTopologies(topologies, findings, flags.flows === true));
+  process.stdout.write(formatTopologies(topologies, findings, flags.flows === true, raws));
+}
+
+/**
+ * The snapshots of the --host hosts. A host with none is named along with the hosts there are
+ * (a typo or a short name, most of the time): an error when none of them has one, a note otherwise.
+ */
+async function hostSnapshots(source: SnapshotSource, hosts: string[], globals: GlobalFlags): Promise<RawSnapshot[]> {
+  let raws: RawSnapshot[] = [];
+  try {
+    raws = await loadSnapshots({ ...source, hosts }, globals);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+  }
+  const missing = hosts.filter((h) => !raws.some((r) => r.host === h));
+  if (missing.length === 0) return raws;
+  const known = await knownHosts(source, globals);
+  const where = source.snapshots === undefined ? 'in the store' : `in ${source.snapshots.join(', ')}`;
+  const taken = source.at === undefined ? '' : ` taken at or before ${source.at}`;
+  const message = `no host snapshot of ${missing.join(', ')}${taken} ${where}; hosts there: ${known.join(', ') || 'none'}`;
+  if (raws.length === 0) throw new UsageError(message);
+  process.stderr.write(`hoptrace: ${message}\n`);
+  return raws;
+}
+
+async function knownHosts(source: SnapshotSource, globals: GlobalFlags): Promise<string[]> {
+  if (source.snapshots !== undefined) {
+    const all = await loadSnapshots({ snapshots: source.snapshots }, globals);
+    return [...new Set(all.map((r) => r.host))].sort();
+  }
+  const text = await runOn(resolveWithDataDir(globals, {}, source.data), 'SELECT DISTINCT host FROM host_snapshots ORDER BY host', 'JSONEachRow', {});
+  return text.split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { host: string }).host);
 }
 
 async function render(file: string, dot: string): Promise<void> {
@@ -93,9 +124,43 @@ async function render(file: string, dot: string): Promise<void> {
   process.stderr.write(`hoptrace: drew ${file} (DOT source: ${dotFile})\n`);
 }
 
-export function formatTopologies(topologies: readonly HostTopology[], findings: readonly Finding[], withFlows: boolean): string {
+/**
+ * The commands whose output is missing, each failure once: the same command failing the same way
+ * for several interfaces (ethtool -S on each) is one entry naming them ("ethtool.S on eth0, eth1 (exit 94)").
+ */
+export function missingText(gaps: readonly TopoGap[], raw: RawSnapshot | undefined): string[] {
+  const groups = new Map<string, { text: string; count: number; devices: string[] }>();
+  for (const g of gaps) {
+    const key = JSON.stringify([g.commandId, g.bridge ?? '', g.namespace ?? '', g.why]);
+    const group = groups.get(key);
+    if (group !== undefined) {
+      group.count++;
+      continue;
+    }
+    // the snapshot's own outputs name the interface of per-interface commands (the gap does not)
+    const devices = (raw?.outputs ?? [])
+      .filter((o) => o.id === g.commandId && o.device !== undefined && (o.bridge ?? '') === (g.bridge ?? '') && (o.namespace ?? '') === (g.namespace ?? '') && failedBecause(o) === g.why)
+      .map((o) => o.device as string);
+    groups.set(key, { text: `${g.commandId}${g.bridge === undefined ? '' : ` ${g.bridge}`}${g.namespace === undefined ? '' : ` ${g.namespace}`}`, count: 1, devices: [...new Set(devices)] });
+  }
+  return [...groups].map(([key, g]) => {
+    const why = (JSON.parse(key) as string[])[3] ?? '';
+    const on = g.devices.length > 0 ? ` on ${g.devices.join(', ')}` : g.count > 1 ? ` ×${g.count}` : '';
+    return `${g.text}${on} (${why})`;
+  });
+}
+
+/** Why a command's output is missing, worded as the topology's gaps word it (topology/build.ts). */
+function failedBecause(o: RawSnapshot['outputs'][number]): string | undefined {
+  if (o.exitCode === 0 && o.error === undefined) return undefined;
+  const first = o.stderr.trim().split('\n')[0] ?? '';
+  return o.error ?? `exit ${String(o.exitCode)}${first === '' ? '' : `: ${first.length > 160 ? `${first.slice(0, 157)}...` : first}`}`;
+}
+
+export function formatTopologies(topologies: readonly HostTopology[], findings: readonly Finding[], withFlows: boolean, raws: readonly RawSnapshot[] = []): string {
   const out: string[] = [];
   for (const t of topologies) {
+    const raw = raws.find((r) => r.host === t.host && r.takenAt === t.takenAt);
     out.push(`host ${t.host}  snapshot ${t.takenAt}${t.ovsVersion === null ? '' : `  ovs ${t.ovsVersion}`}`);
     for (const b of t.bridges) {
       const flows = t.flows.find((f) => f.bridge === b.name)?.flows ?? [];
@@ -125,7 +190,7 @@ export function formatTopologies(topologies: readonly HostTopology[], findings: 
       for (const m of vlans) byVlan.set(m.localVlan, [...new Set([...(byVlan.get(m.localVlan) ?? []), `${m.networkType ?? 'tunnel'} ${m.segmentationId} (${m.source})`])]);
       out.push(`  local VLANs: ${[...byVlan].map(([v, segs]) => `${v} -> ${segs.join(', ')}`).join('; ')}`);
     }
-    if (t.gaps.length > 0) out.push(`  missing: ${t.gaps.map((g) => `${g.commandId}${g.bridge === undefined ? '' : ` ${g.bridge}`}${g.namespace === undefined ? '' : ` ${g.namespace}`} (${g.why})`).join('; ')}`);
+    if (t.gaps.length > 0) out.push(`  missing: ${missingText(t.gaps, raw).join('; ')}`);
     if (t.issues.length > 0) out.push(`  unparsed lines: ${t.issues.length} (first: ${t.issues[0]?.source}:${t.issues[0]?.line} ${t.issues[0]?.message})`);
     out.push('');
   }
