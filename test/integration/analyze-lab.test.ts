@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { walk } from '../../src/openflow/walk.js';
 import { runAnalyze } from '../../src/cli/commands/analyze.js';
@@ -17,7 +16,7 @@ import { buildTopologyWorld } from '../../src/pathengine/world.js';
 import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, repairLab, WRONG_REMOTE_IP, type BreakScenario } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource, sosTree } from '../lab/sos-tree.js';
+import { agentSnapshot, sosSource, sosTree } from '../lab/sos-tree.js';
 import { dhcpRequest, ping } from '../lab/traffic.js';
 import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
@@ -33,15 +32,7 @@ describe('path engine on the Neutron lab', () => {
     return lab;
   };
 
-  async function snapshots(): Promise<RawSnapshot[]> {
-    const l = get();
-    return Promise.all(
-      HOSTS.map((label) => {
-        const own = new Set(sosSource(l, label).namespaces);
-        return collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
-      }),
-    );
-  }
+  const snapshots = (): Promise<RawSnapshot[]> => Promise.all(HOSTS.map((label) => agentSnapshot(get(), label)));
 
   /** vm1 pings the DHCP port; the capture of that time and the snapshots after it, analyzed. */
   async function pingAndAnalyze(tag: string, to?: string): Promise<{ paths: AnalyzedPath[]; received: number; pcap: Uint8Array; raws: RawSnapshot[] }> {

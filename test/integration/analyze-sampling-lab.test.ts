@@ -5,13 +5,12 @@
 // underlay (no rule anywhere in the snapshots explains it) come out `lost` once the flow was seen
 // often enough before the gap.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { analyzeCapture, formatPath, LOST_MIN_SAMPLES, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, repairLab, type BreakScenario } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource } from '../lab/sos-tree.js';
+import { agentSnapshot } from '../lab/sos-tree.js';
 import { ping, pingBurst } from '../lab/traffic.js';
 import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
@@ -29,15 +28,7 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
     return lab;
   };
 
-  async function snapshots(): Promise<RawSnapshot[]> {
-    const l = get();
-    return Promise.all(
-      HOSTS.map((label) => {
-        const own = new Set(sosSource(l, label).namespaces);
-        return collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
-      }),
-    );
-  }
+  const snapshots = (): Promise<RawSnapshot[]> => Promise.all(HOSTS.map((label) => agentSnapshot(get(), label)));
 
   /** A burst from vm1 to the DHCP port, analyzed: vm1's echo-request flow paths. */
   async function burst(): Promise<{ paths: AnalyzedPath[]; received: number; transmitted: number }> {

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { analyzeCapture, formatPath, type AnalyzedPath } from '../../src/pathengine/analyze.js';
 import { decodeDatagram } from '../../src/sflow/datagram.js';
@@ -16,7 +15,7 @@ import { buildTopologies } from '../../src/topology/build.js';
 import { breakLab, describeBreak, repairLab } from '../lab/break.js';
 import { tunnelPortName } from '../lab/neutron-config.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource } from '../lab/sos-tree.js';
+import { agentSnapshot } from '../lab/sos-tree.js';
 import { ping } from '../lab/traffic.js';
 import { buildPcap, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
@@ -32,15 +31,7 @@ describe('path engine on the Neutron lab with VXLAN tenant networks', () => {
     return lab;
   };
 
-  async function snapshots(): Promise<RawSnapshot[]> {
-    const l = get();
-    return Promise.all(
-      HOSTS.map((label) => {
-        const own = new Set(sosSource(l, label).namespaces);
-        return collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
-      }),
-    );
-  }
+  const snapshots = (): Promise<RawSnapshot[]> => Promise.all(HOSTS.map((label) => agentSnapshot(get(), label)));
 
   /** vm1 pings the DHCP port; the capture of that time and the snapshots after it, analyzed. */
   async function pingAndAnalyze(tag: string): Promise<{ paths: AnalyzedPath[]; received: number }> {

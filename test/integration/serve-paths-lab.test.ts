@@ -8,14 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { collectSnapshot } from '../../src/agent/collect.js';
 import { HttpSink } from '../../src/agent/sinks.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/observability/log.js';
 import { startService, type RunningService } from '../../src/service/service.js';
 import { breakLab, repairLab } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource } from '../lab/sos-tree.js';
+import { agentSnapshot } from '../lab/sos-tree.js';
 import { ping } from '../lab/traffic.js';
 import { probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
@@ -60,8 +59,7 @@ describe('hoptrace serve on the Neutron lab: paths from live sFlow and agent sna
     const { lab: l, service: s } = get();
     const sink = new HttpSink({ url: `http://127.0.0.1:${s.httpPort ?? 0}`, token: TOKEN });
     for (const label of HOSTS) {
-      const own = new Set(sosSource(l, label).namespaces);
-      const snapshot = await collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
+      const snapshot = await agentSnapshot(l, label);
       expect((await sink.ship(snapshot)).delivered).toBe(true);
     }
     await sink.close();

@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { collectSnapshot } from '../../src/agent/collect.js';
 import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
 import { importSnapshots } from '../../src/snapshot/import.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
@@ -18,7 +17,7 @@ import type { HostTopology } from '../../src/topology/model.js';
 import { storeSnapshot } from '../../src/topology/store.js';
 import { breakLab, repairLab } from '../lab/break.js';
 import { createNeutronLab, type HostLabel, type NeutronLab } from '../lab/neutron-lab.js';
-import { sosSource, sosTree } from '../lab/sos-tree.js';
+import { agentSnapshot, sosSource, sosTree } from '../lab/sos-tree.js';
 import { findCommand, probeOvsLab } from '../support/ovs-lab.js';
 import { needService } from '../support/services.js';
 
@@ -54,15 +53,7 @@ describe('topology on the Neutron lab', () => {
     return lab;
   };
 
-  async function agentSnapshots(): Promise<RawSnapshot[]> {
-    const l = get();
-    return Promise.all(
-      HOSTS.map((label) => {
-        const own = new Set(sosSource(l, label).namespaces);
-        return collectSnapshot({ host: label, netns: l.host(label).netns, ovsRundir: l.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
-      }),
-    );
-  }
+  const agentSnapshots = (): Promise<RawSnapshot[]> => Promise.all(HOSTS.map((label) => agentSnapshot(get(), label)));
 
   async function sosSnapshots(tag: string): Promise<RawSnapshot[]> {
     const l = get();

@@ -16,7 +16,9 @@ import { dirname, join } from 'node:path';
 import { COMMANDS, sosCommandFileName, sosPaths, type CommandSpec } from '../../src/hoststate/commands.js';
 import { exec } from '../support/netns.js';
 import { findCommand, OvsHost } from '../support/ovs-lab.js';
-import type { HostLabel, NeutronLabLayout } from './neutron-lab.js';
+import { collectSnapshot } from '../../src/agent/collect.js';
+import type { RawSnapshot } from '../../src/hoststate/snapshot.js';
+import type { HostLabel, NeutronLab, NeutronLabLayout } from './neutron-lab.js';
 
 /** The command line sos runs for a catalog entry (text output), given the entry's parameters; undefined when sos has none. */
 export function sosArgv(id: string, p: { bridge?: string; namespace?: string; device?: string }): string[] | undefined {
@@ -212,4 +214,10 @@ async function pool(tasks: readonly (() => Promise<void>)[], size: number): Prom
     }
   };
   await Promise.all(Array.from({ length: Math.min(size, tasks.length) }, worker));
+}
+
+/** What `hoptrace agent` collects on a lab host: its snapshot, with its own namespaces only. */
+export function agentSnapshot(lab: NeutronLab, label: HostLabel): Promise<RawSnapshot> {
+  const own = new Set(sosSource(lab, label).namespaces);
+  return collectSnapshot({ host: label, netns: lab.host(label).netns, ovsRundir: lab.host(label).dir, namespaceFilter: (ns) => own.has(ns) });
 }
