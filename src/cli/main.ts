@@ -92,7 +92,7 @@ Examples:
     .command('replay')
     .description('Resend the sFlow datagrams of captures over UDP, e.g. to a running collector')
     .argument('<files...>', 'pcap or pcapng files')
-    .option('-t, --target <host:port>', 'where to send (default 127.0.0.1:6343)', '127.0.0.1:6343')
+    .option('-t, --target <host:port>', 'where to send', '127.0.0.1:6343')
     .option('-r, --rate <datagrams/s>', 'send at this rate (default: as captured, following timestamps)', positiveInt)
     .option('-f, --as-fast-as-possible', 'send without pacing')
     .option('-n, --loop <count>', 'send the captures this many times', positiveInt, 1)
@@ -113,7 +113,7 @@ Examples:
     .argument('[sql]', 'the query; tables live in database hoptrace (see docs/schema.md)')
     .option('-d, --data <dir>', 'embedded store directory (default ./data)')
     .option('--file <file>', 'read the query from a file')
-    .option('--param <name=value...>', 'query parameters, used as {name:Type} in the SQL')
+    .option('--param <name=value>', 'a query parameter, used as {name:Type} in the SQL (repeat the flag for more)', collect)
     .option('--json', 'one JSON object per row')
     .option('--format <format>', 'any ClickHouse output format (CSV, TSVWithNames, Vertical, ...)')
     .addHelpText('after', `
@@ -155,6 +155,11 @@ export interface CollectorFlags { listen?: string; http?: string | false; broker
 export interface DecodeFlags { port?: number; text?: boolean; summary?: boolean; json?: boolean; packet: boolean }
 export interface ReplayFlags { target: string; rate?: number; asFastAsPossible?: boolean; loop: number; port?: number; json?: boolean }
 export interface QueryFlags { data?: string; file?: string; param?: string[]; json?: boolean; format?: string }
+
+/** A repeatable option: one value per flag, collected in order (a variadic one would swallow the arguments after it). */
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
 
 function positiveInt(value: string): number {
   const n = Number(value);

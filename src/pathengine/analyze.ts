@@ -277,8 +277,9 @@ function snapshotKey(host: string, takenAt: string): string {
 }
 
 /** Decodes the sFlow datagrams of a pcap/pcapng capture (any UDP port); bad datagrams are counted. */
-export function readCapture(bytes: Uint8Array, source: string): { datagrams: TimedDatagram[]; pcapFrames: number; udp: number; decodeErrors: number; errors: string[] } {
-  const packets = readUdpPayloads(bytes, source);
+export function readCapture(bytes: Uint8Array, source: string): { datagrams: TimedDatagram[]; pcapFrames: number; udp: number; decodeErrors: number; errors: string[]; cutShort?: string } {
+  // a capture cut short (copied while written, disk full) is read up to its last whole record
+  const packets = readUdpPayloads(bytes, source, { cutShort: 'stop' });
   const datagrams: TimedDatagram[] = [];
   let decodeErrors = 0;
   const errors: string[] = [];
@@ -291,7 +292,8 @@ export function readCapture(bytes: Uint8Array, source: string): { datagrams: Tim
       if (errors.length < 10) errors.push(`${source} frame ${p.frame}: ${error.message}`);
     }
   }
-  return { datagrams, pcapFrames: packets.counts.frames, udp: packets.counts.udp, decodeErrors, errors };
+  const cut = packets.cutShort;
+  return { datagrams, pcapFrames: packets.counts.frames, udp: packets.counts.udp, decodeErrors, errors, ...(cut === undefined ? {} : { cutShort: cut.message }) };
 }
 
 export function analyzeCapture(bytes: Uint8Array, source: string, topologies: readonly HostTopology[], options: AnalyzeOptions = {}): Analysis {

@@ -1,5 +1,7 @@
 // `hoptrace analyze` as a user runs it: what it says before and around the analysis.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -30,6 +32,23 @@ describe('hoptrace analyze (CLI)', () => {
     const run = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('broken', ['compute1']), '--json']);
     expect(run.code).toBe(0);
     expect(run.stderr).toMatch(/^hoptrace: sFlow agents with no snapshot: 198\.51\.100\.179: their samples cannot be placed/m);
+  });
+
+  it('a capture cut short: the whole records before the cut are analyzed, one warning line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hoptrace-analyze-cut-'));
+    try {
+      const whole = readFileSync(join(LAB, 'sflow.pcap'));
+      const cut = join(dir, 'cut.pcap');
+      writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2) + 7));
+      const run = await hoptrace(['analyze', '--pcap', cut, '--snapshots', ...snapshots('broken'), '--json']);
+      expect(run.code).toBe(0);
+      expect(run.stderr).toMatch(/^hoptrace: .*cut\.pcap: capture cut short at byte \d+ .*: read the \d+ complete records before it\n$/);
+      const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { summary: { sflowDatagrams: number; paths: number } };
+      expect(summary.summary.sflowDatagrams).toBeGreaterThan(10);
+      expect(summary.summary.paths).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--window takes milliseconds or a unit; nonsense is one line, exit 2', async () => {

@@ -207,6 +207,24 @@ describe('hoptrace CLI', () => {
     expect(JSON.parse(still.stdout)).toEqual({ n: '1' });
   });
 
+  it('query --help: the --param example runs as printed; --param repeats, one name=value each', async () => {
+    const { dir } = await labStore();
+    const help = await hoptrace(['query', '--help']);
+    const example = /\$ hoptrace (query [^\n]*--param[^\n]*\\\n[^\n]*)/.exec(help.stdout)?.[1];
+    expect(example).toBeDefined();
+    // the example as a user pastes it, in a directory whose ./data is a store (the default --data)
+    const pasted = await new Promise<Run>((resolve) => {
+      execFile('sh', ['-c', `"${process.execPath}" "${BIN}" ${(example as string).replace(/\\\n/, ' ')}`], { cwd: dir }, (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+      });
+    });
+    expect(pasted.stderr).toBe('');
+    expect(pasted.code).toBe(0);
+    const two = await hoptrace(['query', '--json', '--data', join(dir, 'data'), '--param', 'a=1', '--param', 'b=2', 'SELECT {a:UInt8} + {b:UInt8} AS s']);
+    expect(two.stderr).toBe('');
+    expect(JSON.parse(two.stdout)).toEqual({ s: 3 });
+  });
+
   it.each([
     { name: 'topology', args: ['topology'] },
     { name: 'paths', args: ['paths'] },

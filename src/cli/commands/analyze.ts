@@ -8,6 +8,7 @@ import type { Verdict } from '../../pathengine/verdict.js';
 import { buildTopologies } from '../../topology/build.js';
 import type { GlobalFlags } from '../main.js';
 import { toJson } from '../json.js';
+import { readCaptureFile } from '../capture-file.js';
 import { Progress } from '../progress.js';
 import { loadSnapshots } from '../snapshot-source.js';
 
@@ -55,14 +56,10 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   const wanted = flags.verdict;
   for (const v of wanted ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new UsageError(`--verdict ${v}: use ${VERDICTS.join(', ')}`);
   const windowMs = flags.window === undefined ? undefined : windowOf(flags.window);
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await readFile(flags.pcap));
-  } catch (error) {
-    throw new UsageError(`--pcap ${flags.pcap}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: error });
-  }
+  const bytes = await readCaptureFile(flags.pcap);
   const t0 = performance.now();
   const capture = readCapture(bytes, flags.pcap);
+  if (capture.cutShort !== undefined) process.stderr.write(`hoptrace: ${capture.cutShort}\n`);
   // the snapshots in force over the capture (or at --at): per host the one before it and every one during it
   let fromMs = Number.POSITIVE_INFINITY;
   let toMs = Number.NEGATIVE_INFINITY;
