@@ -1,12 +1,18 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { loadConfig, redact } from './load.js';
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
 function file(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'hoptrace-config-'));
+  dirs.push(dir);
   const path = join(dir, 'hoptrace.yaml');
   writeFileSync(path, text);
   return path;
