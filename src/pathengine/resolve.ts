@@ -54,13 +54,13 @@ export class TopologyResolver implements Resolver {
   /** agent address → host */
   readonly #agents = new Map<string, string>();
   /** `${agent}/${subAgent}` → datapath id (16 hex digits) */
-  readonly #subAgentDpid = new Map<string, string>();
+  readonly #subAgentDpid = new ByAgent<string>();
   /** `${agent}/${subAgent}` → datapath id, from flow/discard samples (until a 1004 record says). */
-  readonly #subAgentFromSamples = new Map<string, string>();
+  readonly #subAgentFromSamples = new ByAgent<string>();
   /** `${agent}|${clue}` → the datapath id a sample clue names (null: none or several), per topology set. */
   readonly #clues = new Map<string, string | null>();
   /** `${agent}/${ifIndex}` → { dpid, portNo, name } */
-  readonly #liveIfIndex = new Map<string, { dpid: string | null; portNo: number | null; name: string | null }>();
+  readonly #liveIfIndex = new ByAgent<{ dpid: string | null; portNo: number | null; name: string | null }>();
   readonly #unknownAgents = new Set<string>();
 
   constructor(topologies: readonly HostTopology[] = []) {
@@ -143,7 +143,9 @@ export class TopologyResolver implements Resolver {
 
   get stats(): ResolverStats {
     let fromSamples = 0;
-    for (const key of this.#subAgentFromSamples.keys()) if (!this.#subAgentDpid.has(key)) fromSamples++;
+    this.#subAgentFromSamples.forEach((agent, id) => {
+      if (!this.#subAgentDpid.has(agent, id)) fromSamples++;
+    });
     return { learnedSubAgents: this.#subAgentDpid.size, subAgentsFromSamples: fromSamples, learnedIfIndexes: this.#liveIfIndex.size, unknownAgents: [...this.#unknownAgents] };
   }
 
@@ -158,16 +160,17 @@ export class TopologyResolver implements Resolver {
       this.#noteUnknown(datagram.agent);
       return;
     }
-    const key = `${datagram.agent}/${datagram.subAgentId}`;
+    const agent = datagram.agent;
+    const sub = datagram.subAgentId;
     // a sub-agent's bridge, once known (from a counter sample, or a flow sample's clue), is not
     // looked for again in every flow sample (the clue keys cost a string each)
-    let known = this.#subAgentDpid.has(key) || this.#subAgentFromSamples.has(key);
+    let known = this.#subAgentDpid.has(agent, sub) || this.#subAgentFromSamples.has(agent, sub);
     for (const sample of datagram.samples) {
       if (sample.kind === 'flow' || sample.kind === 'discard') {
         if (known) continue;
         const dpid = this.#dpidOfSample(datagram.agent, sample);
         if (dpid !== undefined) {
-          this.#subAgentFromSamples.set(key, dpid);
+          this.#subAgentFromSamples.set(agent, sub, dpid);
           known = true;
         }
         continue;
@@ -182,12 +185,11 @@ export class TopologyResolver implements Resolver {
           portNo = r.portNo;
         } else if (r.kind === 'openflow_port_name') name = r.name;
       }
-      if (dpid !== null && this.#subAgentDpid.get(key) !== dpid) this.#subAgentDpid.set(key, dpid);
+      if (dpid !== null && this.#subAgentDpid.get(agent, sub) !== dpid) this.#subAgentDpid.set(agent, sub, dpid);
       if (sample.sourceIdType === 0 && (dpid !== null || name !== null)) {
         // counters come every polling interval for every port: keep the entry unless it changed
-        const ifKey = `${datagram.agent}/${sample.sourceIdIndex}`;
-        const was = this.#liveIfIndex.get(ifKey);
-        if (was === undefined || was.dpid !== dpid || was.portNo !== portNo || was.name !== name) this.#liveIfIndex.set(ifKey, { dpid, portNo, name });
+        const was = this.#liveIfIndex.get(agent, sample.sourceIdIndex);
+        if (was === undefined || was.dpid !== dpid || was.portNo !== portNo || was.name !== name) this.#liveIfIndex.set(agent, sample.sourceIdIndex, { dpid, portNo, name });
       }
     }
   }
@@ -220,7 +222,7 @@ export class TopologyResolver implements Resolver {
   }
 
   #dpidOfClue(agent: string, clue: string): string | undefined {
-    const live = clue.startsWith('i') ? this.#liveIfIndex.get(`${agent}/${clue.slice(1)}`)?.dpid : undefined;
+    const live = clue.startsWith('i') ? this.#liveIfIndex.get(agent, Number(clue.slice(1)))?.dpid : undefined;
     if (live !== undefined && live !== null) return live;
     const host = this.#agents.get(agent);
     const versions = host === undefined ? undefined : this.#hosts.get(host)?.versions;
@@ -288,8 +290,7 @@ export class TopologyResolver implements Resolver {
   bridgeOf(agent: string, subAgentId: number, timeMs: number): string | undefined {
     const host = this.hostOf(agent);
     if (host === undefined) return undefined;
-    const key = `${agent}/${subAgentId}`;
-    const dpid = this.#subAgentDpid.get(key) ?? this.#subAgentFromSamples.get(key);
+    const dpid = this.#subAgentDpid.get(agent, subAgentId) ?? this.#subAgentFromSamples.get(agent, subAgentId);
     if (dpid === undefined) return undefined;
     return this.topologyAt(host, timeMs)?.bridges.find((b) => b.datapathId === dpid)?.name;
   }
@@ -302,7 +303,7 @@ export class TopologyResolver implements Resolver {
     let bridge = this.bridgeOf(agent, subAgentId, timeMs);
     let port: TopoPort | undefined;
     if (ifIndex !== 0 && ifIndex !== IFINDEX_LOCAL) {
-      const live = this.#liveIfIndex.get(`${agent}/${ifIndex}`);
+      const live = this.#liveIfIndex.get(agent, ifIndex);
       if (live !== undefined) {
         const liveBridge = live.dpid === null ? undefined : t.bridges.find((b) => b.datapathId === live.dpid)?.name;
         port = t.ports.find((p) => (liveBridge === undefined || p.bridge === liveBridge) && ((live.portNo !== null && p.ofport === live.portNo && liveBridge !== undefined) || (live.name !== null && p.name === live.name)));
@@ -344,4 +345,39 @@ function dpidText(id: bigint): string {
     DPID_TEXT.set(id, text);
   }
   return text;
+}
+
+/**
+ * Values by agent address and a number (sub-agent id, ifIndex): two map levels instead of an
+ * "agent/n" string key built (and hashed) for every datagram and counter sample.
+ */
+class ByAgent<V> {
+  readonly #agents = new Map<string, Map<number, V>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(agent: string, n: number): V | undefined {
+    return this.#agents.get(agent)?.get(n);
+  }
+
+  has(agent: string, n: number): boolean {
+    return this.#agents.get(agent)?.has(n) === true;
+  }
+
+  set(agent: string, n: number, value: V): void {
+    let inner = this.#agents.get(agent);
+    if (inner === undefined) {
+      inner = new Map();
+      this.#agents.set(agent, inner);
+    }
+    if (!inner.has(n)) this.#size++;
+    inner.set(n, value);
+  }
+
+  forEach(f: (agent: string, n: number, value: V) => void): void {
+    for (const [agent, inner] of this.#agents) for (const [n, value] of inner) f(agent, n, value);
+  }
 }

@@ -16,6 +16,37 @@ export function formatIpv4(b: Uint8Array, at: number): string {
   return `${DEC[b[at] as number]}.${DEC[b[at + 1] as number]}.${DEC[b[at + 2] as number]}.${DEC[b[at + 3] as number]}`;
 }
 
+// The same few MACs and IPv4 addresses come back sample after sample: one string per address,
+// built once. Every later use hashes it (maps keyed by address, interning) at no cost, where a
+// new concatenation per sample is flattened and hashed again each time. Bounded: cleared when full.
+const TEXT_CACHE_MAX = 65_536;
+const MAC_TEXT = new Map<number, string>();
+const IPV4_TEXT = new Map<number, string>();
+
+/** formatMac, one string per address (see above). */
+export function macText(b: Uint8Array, at: number): string {
+  const key = ((b[at] as number) * 0x10000 + ((b[at + 1] as number) << 8 | (b[at + 2] as number))) * 0x1000000 + ((b[at + 3] as number) << 16 | (b[at + 4] as number) << 8 | (b[at + 5] as number));
+  let text = MAC_TEXT.get(key);
+  if (text === undefined) {
+    text = formatMac(b, at);
+    if (MAC_TEXT.size >= TEXT_CACHE_MAX) MAC_TEXT.clear();
+    MAC_TEXT.set(key, text);
+  }
+  return text;
+}
+
+/** formatIpv4, one string per address (see above). */
+export function ipv4Text(b: Uint8Array, at: number): string {
+  const key = ((b[at] as number) << 24 | (b[at + 1] as number) << 16 | (b[at + 2] as number) << 8 | (b[at + 3] as number)) >>> 0;
+  let text = IPV4_TEXT.get(key);
+  if (text === undefined) {
+    text = formatIpv4(b, at);
+    if (IPV4_TEXT.size >= TEXT_CACHE_MAX) IPV4_TEXT.clear();
+    IPV4_TEXT.set(key, text);
+  }
+  return text;
+}
+
 /** Sixteen bytes at `at` in RFC 5952 form. */
 export function formatIpv6(b: Uint8Array, at: number): string {
   // Longest run of zero groups (length >= 2): it becomes "::".

@@ -26,7 +26,7 @@
 //   Geneve    ver:2 opt_len:6 (x4 bytes) O:1 C:1 res:6 protocol:16 vni:24 reserved:8 options
 //   ARP       htype:16 ptype:16 hlen:8 plen:8 oper:16 sha[6] spa[4] tha[6] tpa[4]   (Ethernet/IPv4)
 import type { Packet } from './types.js';
-import { formatIpv4, formatIpv6, formatMac } from './address.js';
+import { formatIpv6, ipv4Text, macText } from './address.js';
 import { HEADER_PROTOCOL } from './wire.js';
 
 export const ETHER_TYPE = {
@@ -117,14 +117,14 @@ function u32(b: Uint8Array, at: number): number {
 function parseEthernet(p: Packet, b: Uint8Array, off: number, end: number, depth: number): void {
   if (end - off < ETHERNET_HEADER) {
     if (end - off >= 12) {
-      p.dstMac = formatMac(b, off);
-      p.srcMac = formatMac(b, off + 6);
+      p.dstMac = macText(b, off);
+      p.srcMac = macText(b, off + 6);
     }
     p.truncatedAt = 'eth';
     return;
   }
-  p.dstMac = formatMac(b, off);
-  p.srcMac = formatMac(b, off + 6);
+  p.dstMac = macText(b, off);
+  p.srcMac = macText(b, off + 6);
   let type = u16(b, off + 12);
   off += ETHERNET_HEADER;
   p.layers.push('eth');
@@ -159,8 +159,8 @@ function parseArp(p: Packet, b: Uint8Array, off: number, end: number): void {
     }
     p.arp = {
       operation: u16(b, off + 6),
-      senderMac: formatMac(b, off + 8), senderIp: formatIpv4(b, off + 14),
-      targetMac: formatMac(b, off + 18), targetIp: formatIpv4(b, off + 24),
+      senderMac: macText(b, off + 8), senderIp: ipv4Text(b, off + 14),
+      targetMac: macText(b, off + 18), targetIp: ipv4Text(b, off + 24),
     };
   }
   p.layers.push('arp');
@@ -183,8 +183,8 @@ function parseIpv4(p: Packet, b: Uint8Array, off: number, end: number, depth: nu
   p.ttl = b[off + 8] as number;
   const protocol = b[off + 9] as number;
   p.ipProtocol = protocol;
-  p.srcIp = formatIpv4(b, off + 12);
-  p.dstIp = formatIpv4(b, off + 16);
+  p.srcIp = ipv4Text(b, off + 12);
+  p.dstIp = ipv4Text(b, off + 16);
   if (end - off < ihl) {
     p.truncatedAt = 'ipv4'; // options cut
     return;
