@@ -7,7 +7,7 @@ import { importSnapshots } from '../snapshot/import.js';
 import type { Datagram, FlowSample } from '../sflow/types.js';
 import { buildTopologies } from '../topology/build.js';
 import type { HostTopology } from '../topology/model.js';
-import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, PathAnalyzer, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
+import { ANSWER_SKEW_MS, ANSWERED_CONFLICT, analyzeDatagrams, isoOf, PathAnalyzer, formatPath, lossEvidence, LOST_MIN_SAMPLES, markAnswers, readCapture, type AnalyzedPath, type TimedDatagram } from './analyze.js';
 import { decodePacket } from '../sflow/packet.js';
 import { toObservation, type Observation } from './observation.js';
 
@@ -497,5 +497,13 @@ describe('analyze on the shipped lab capture: snapshots that cannot tell, and AR
     for (const p of contradicted) expect(p.conflict, formatPath(p)).toMatch(new RegExp(`^${ANSWERED_CONFLICT}`));
     for (const p of paths.filter((x) => x.flow.arpOp === 2)) expect(p.answered).toBeNull();
     expect(formatPath(requests[0] as AnalyzedPath)).toMatch(/ arp /);
+  });
+});
+
+describe('isoOf', () => {
+  it('is Date#toISOString, also across seconds, for fractional ms, before 1970 and past 9999', () => {
+    for (const ms of [0, 1, 999, 1000, 1795603971163, 1795603971163.9, 1795603971999, 1795603972000, 1795603972000.5, -1, -1001, 253402300800000, 1e15]) {
+      expect(isoOf(ms), String(ms)).toBe(new Date(Math.floor(ms)).toISOString());
+    }
   });
 });

@@ -515,12 +515,12 @@ function frameSpecOf(o: Observation): FrameSpec {
 }
 
 /** The frame written the way ovs-appctl ofproto/trace takes it. */
-export function flowTextOf(spec: FrameSpec, extra: string[] = []): string {
+export function flowTextOf(spec: FrameSpec, extra: string[] = [], vlan: number | undefined = spec.vlan): string {
   const parts: string[] = [...extra];
   const proto = spec.dl_type === 0x0806 ? 'arp' : spec.nw_proto === 1 ? 'icmp' : spec.nw_proto === 6 ? 'tcp' : spec.nw_proto === 17 ? 'udp' : spec.dl_type === 0x0800 ? 'ip' : undefined;
   if (proto !== undefined) parts.push(proto);
   else if (spec.dl_type !== undefined && spec.dl_type !== 0) parts.push(`dl_type=0x${spec.dl_type.toString(16).padStart(4, '0')}`);
-  if (spec.vlan !== undefined) parts.push(`dl_vlan=${spec.vlan}`);
+  if (vlan !== undefined) parts.push(`dl_vlan=${vlan}`);
   if (spec.dl_src !== undefined) parts.push(`dl_src=${spec.dl_src}`);
   if (spec.dl_dst !== undefined) parts.push(`dl_dst=${spec.dl_dst}`);
   if (spec.nw_src !== undefined) parts.push(`nw_src=${spec.nw_src}`);
@@ -740,8 +740,8 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   };
   if (first !== undefined && first.etherType === 0x0806 && first.arpOperation !== null) flow.arpOp = first.arpOperation;
   const pathId = `${group.kind === 'frame' ? (group.fingerprint ?? 'nofp') : (group.flowHash ?? 'noflow')}@${Math.floor(group.firstSeen)}`;
-  const firstSeen = new Date(group.firstSeen).toISOString();
-  const lastSeen = new Date(group.lastSeen).toISOString();
+  const firstSeen = isoOf(group.firstSeen);
+  const lastSeen = isoOf(group.lastSeen);
   let conflictReason: string | null = null;
   // Paths are built field by field, never by spreading a shared base: one hidden class for every
   // path (measured by bench/analyze.ts: the spread alone cost a third of the analysis).
@@ -1015,11 +1015,9 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     // past a router, the routed frame (its own MACs and, with NAT, addresses)
     const base = index >= routedFrom ? routedSpecs[index - routedFrom] : start.spec;
     if (base === undefined) continue;
-    // no `delete` (it turns the object into a slow dictionary): leave the tunnel fields out by destructuring
-    const { tun_id: _tunId, tun_src: _tunSrc, tun_dst: _tunDst, ...rest } = base;
-    const spec: FrameSpec = rest;
-    if (h.vlan !== null && (h.host !== start.where.host || h.bridge !== start.where.bridge) && h.kind === 'ovs-bridge' && h.inPort.startsWith('patch')) spec.vlan = h.vlan;
-    checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(spec, extra)}'` });
+    // the spec's tunnel fields are not printed (flowTextOf); the VLAN a patch entry carries is
+    const vlan = h.vlan !== null && (h.host !== start.where.host || h.bridge !== start.where.bridge) && h.inPort.startsWith('patch') ? h.vlan : base.vlan;
+    checks.push({ host: h.host, command: `ovs-appctl ofproto/trace ${h.bridge} 'in_port=${h.inPort},${flowTextOf(base, extra, vlan)}'` });
     if (index < routedFrom) checksBefore++;
   }
 
@@ -1038,6 +1036,26 @@ function flowTrouble(t: HostTopology | undefined, bridge: string): string | unde
   const table = t.flows.find((f) => f.bridge === bridge);
   if (table === undefined) return t.bridges.some((b) => b.name === bridge) ? 'no flow dump of this bridge (missing, empty or unreadable)' : undefined;
   return table.trouble;
+}
+
+// Paths come in time order, many within one second: the ISO text of that second is kept, only the
+// milliseconds are written per path (Date#toISOString was a tenth of analyzeGroup's own time).
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/** `new Date(ms).toISOString()`, for whole or fractional ms since the epoch (floored to the ms). */
+export function isoOf(ms: number): string {
+  const whole = Math.floor(ms);
+  const second = Math.floor(whole / 1000);
+  if (second !== isoSecond) {
+    const text = new Date(second * 1000).toISOString();
+    // only the usual 4-digit years: "2026-11-25T10:52:51." (others go the long way)
+    if (text.length !== 24) return new Date(whole).toISOString();
+    isoSecond = second;
+    isoPrefix = text.slice(0, 20);
+  }
+  const m = whole - second * 1000;
+  return `${isoPrefix}${m < 10 ? '00' : m < 100 ? '0' : ''}${m}Z`;
 }
 
 // ---------- one frame on both sides of a NAT ----------
