@@ -255,44 +255,35 @@ function natTargetsOf(ruleset: IptablesRuleset): ReadonlySet<'DNAT' | 'SNAT'> {
   return kinds;
 }
 
-/** Addresses a namespace's SNAT rules translate to (a reply to one of them is un-NATed by conntrack). */
-const SNAT_ADDRESSES = new WeakMap<IptablesRuleset, ReadonlySet<string>>();
+const NAT_ADDRESSES = { SNAT: new WeakMap<IptablesRuleset, ReadonlySet<string>>(), DNAT: new WeakMap<IptablesRuleset, ReadonlySet<string>>() };
 const NONE: ReadonlySet<string> = new Set();
 
-export function snatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
+/** Addresses a namespace's SNAT (--to-source) or DNAT (--to-destination) rules translate to. */
+function natAddresses(ruleset: IptablesRuleset | undefined, target: 'SNAT' | 'DNAT'): ReadonlySet<string> {
   if (ruleset === undefined) return NONE;
-  const cached = SNAT_ADDRESSES.get(ruleset);
+  const cached = NAT_ADDRESSES[target].get(ruleset);
   if (cached !== undefined) return cached;
   const out = new Set<string>();
-  SNAT_ADDRESSES.set(ruleset, out);
+  NAT_ADDRESSES[target].set(ruleset, out);
+  const option = target === 'SNAT' ? 'to-source' : 'to-destination';
   for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
     for (const r of c.rules) {
-      if (r.target?.name !== 'SNAT') continue;
-      const to = r.target.options.find((o) => o.name === 'to-source')?.values[0];
-      const a = to?.split(/[:-]/)[0];
+      if (r.target?.name !== target) continue;
+      const a = r.target.options.find((o) => o.name === option)?.values[0]?.split(/[:-]/)[0];
       if (a !== undefined && a !== '') out.add(a);
     }
   }
   return out;
 }
 
-const DNAT_ADDRESSES = new WeakMap<IptablesRuleset, ReadonlySet<string>>();
+/** The router's own SNAT addresses (a reply to one of them is un-NATed by conntrack). */
+export function snatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
+  return natAddresses(ruleset, 'SNAT');
+}
 
-/** Addresses a namespace's DNAT rules translate to (a floating IP's fixed IP). */
+/** The addresses DNAT gives (a floating IP's fixed IP). */
 export function dnatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
-  if (ruleset === undefined) return NONE;
-  const cached = DNAT_ADDRESSES.get(ruleset);
-  if (cached !== undefined) return cached;
-  const out = new Set<string>();
-  DNAT_ADDRESSES.set(ruleset, out);
-  for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
-    for (const r of c.rules) {
-      if (r.target?.name !== 'DNAT') continue;
-      const a = r.target.options.find((o) => o.name === 'to-destination')?.values[0]?.split(/[:-]/)[0];
-      if (a !== undefined && a !== '') out.add(a);
-    }
-  }
-  return out;
+  return natAddresses(ruleset, 'DNAT');
 }
 
 /**

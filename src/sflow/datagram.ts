@@ -51,7 +51,7 @@ import type {
   UnknownRecord,
   UnknownSample,
 } from './types.js';
-import { formatIpv4, formatIpv6 } from './address.js';
+import { formatIpv6, ipv4Text } from './address.js';
 import { COUNTER_FORMAT, FLOW_FORMAT, INTERFACE_VALUE_MASK, SAMPLE_FORMAT, SFLOW_VERSION_5, SOURCE_ID_INDEX_MASK, ADDRESS_TYPE } from './wire.js';
 import * as flow from './flow-records.js';
 import * as tunnel from './tunnel-records.js';
@@ -110,22 +110,6 @@ export const COUNTER_RECORD_DECODERS: ReadonlyMap<number, RecordDecoder<CounterR
 ]);
 
 
-// An exporter sends every datagram with the same agent address: one string per address, so the
-// maps keyed by it (resolver, interning) flatten and hash it once (V8 keeps both in the string)
-// instead of a new concatenation per datagram. Bounded: cleared when full (a sender spraying addresses gets no memory from it).
-const AGENT_TEXT = new Map<number, string>();
-const AGENT_TEXT_MAX = 4096;
-
-function agentIpv4(b: Uint8Array, at: number): string {
-  const key = (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0;
-  let text = AGENT_TEXT.get(key);
-  if (text === undefined) {
-    text = formatIpv4(b, at);
-    if (AGENT_TEXT.size >= AGENT_TEXT_MAX) AGENT_TEXT.clear();
-    AGENT_TEXT.set(key, text);
-  }
-  return text;
-}
 
 /** Decodes one sFlow v5 datagram (a UDP payload). Throws DecodeError only for an unusable header. */
 export function decodeDatagram(input: Uint8Array): Datagram {
@@ -137,7 +121,7 @@ export function decodeDatagram(input: Uint8Array): Datagram {
   if (version !== SFLOW_VERSION_5) throw r.error('bad-version', `version ${version}, not 5`, 'version', 0);
   const agentAddressType = r.u32('agent_address.type');
   let agent: string;
-  if (agentAddressType === ADDRESS_TYPE.IPV4) agent = agentIpv4(bytes, r.advance(4, 'agent_address'));
+  if (agentAddressType === ADDRESS_TYPE.IPV4) agent = ipv4Text(bytes, r.advance(4, 'agent_address')); // one string per address (see address.ts)
   else if (agentAddressType === ADDRESS_TYPE.IPV6) agent = formatIpv6(bytes, r.advance(16, 'agent_address'));
   else throw r.error('bad-value', `agent address type ${agentAddressType} is neither 1 (IPv4) nor 2 (IPv6)`, 'agent_address.type', r.offset - 4);
   const d: Datagram = {
