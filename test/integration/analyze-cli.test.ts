@@ -51,6 +51,19 @@ describe('hoptrace analyze (CLI)', () => {
     }
   });
 
+  it('--verdict takes several, spaced or comma-separated, and refuses an unknown one', async () => {
+    const verdicts = async (...v: string[]): Promise<string[]> => {
+      const run = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('broken'), '--json', '--verdict', ...v]);
+      expect(run.code).toBe(0);
+      return [...new Set(run.stdout.trim().split('\n').slice(0, -1).map((l) => (JSON.parse(l) as { verdict: string }).verdict))].sort();
+    };
+    expect(await verdicts('dropped,delivered')).toEqual(['delivered', 'dropped']);
+    expect(await verdicts('dropped', 'delivered')).toEqual(['delivered', 'dropped']);
+    const bad = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('broken'), '--verdict', 'dropped,gone']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('hoptrace: --verdict gone: use delivered, dropped, lost, incomplete\n');
+  });
+
   it('--window takes milliseconds or a unit; nonsense is one line, exit 2', async () => {
     expect(windowOf('2000')).toBe(2000);
     expect(windowOf('500ms')).toBe(500);

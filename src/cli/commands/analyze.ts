@@ -53,7 +53,8 @@ that was answered: the snapshot is not the one in force).`)
 }
 
 export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Promise<Analysis> {
-  const wanted = flags.verdict;
+  // `--verdict dropped lost` or `--verdict dropped,lost`, as paths takes them
+  const wanted = flags.verdict?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   for (const v of wanted ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new UsageError(`--verdict ${v}: use ${VERDICTS.join(', ')}`);
   const windowMs = flags.window === undefined ? undefined : windowOf(flags.window);
   const bytes = await readCaptureFile(flags.pcap);
