@@ -627,6 +627,32 @@ function reachesTarget(d: Extract<Disposition, { kind: 'output' }>, dstMac: stri
   return false;
 }
 
+/** A walk's dispositions sorted out: where it delivered, died, or could not go on, and the deepest of a kind. */
+interface WalkOutcome {
+  visits: ReturnType<typeof visitsOf>;
+  outputs: Extract<Disposition, { kind: 'output' }>[];
+  /** Real drops (not the skipped output to the input port). */
+  drops: Extract<Disposition, { kind: 'drop' }>[];
+  /** Out of a tunnel to an address no host of the snapshots owns. */
+  missingHost: Extract<Disposition, { kind: 'undecidable' }>[];
+  otherUndecidable: Extract<Disposition, { kind: 'undecidable' }>[];
+  /** The one of `list` with the longest chain of bridges behind it. */
+  longest<T extends Disposition>(list: T[]): T | undefined;
+}
+
+function outcomeOf(result: WalkResult): WalkOutcome {
+  const visits = visitsOf(result);
+  const chainLength = (d: Disposition): number => chainTo(visits, visitOf(visits, d)).length;
+  return {
+    visits,
+    outputs: result.dispositions.filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output'),
+    drops: result.dispositions.filter((d): d is Extract<Disposition, { kind: 'drop' }> => d.kind === 'drop' && d.reason !== 'in-port' && d.reason !== 'normal-in-port'),
+    missingHost: result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason === 'missing-host'),
+    otherUndecidable: result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason !== 'missing-host'),
+    longest: (list) => [...list].sort((a, b) => chainLength(b) - chainLength(a))[0],
+  };
+}
+
 /** Namespaces a path is followed through, one after the other (router → router ...). */
 const MAX_ROUTED_LEGS = 3;
 
@@ -636,9 +662,6 @@ interface RoutedLeg {
   specs: (FrameSpec | undefined)[];
   drop: PathDrop | null;
   doubts: string[];
-  coverage: string[];
-  /** The walk could not go on (no neighbour entry, unknown device): the path ends at the router. */
-  stopped: boolean;
 }
 
 /**
@@ -648,15 +671,11 @@ interface RoutedLeg {
  * instance when it gets to one.
  */
 function routedLeg(ctx: Context, exit: RoutedExit, base: FrameSpec, frame: LinuxFrame, depth: number): RoutedLeg {
-  const leg: RoutedLeg = { hops: [], specs: [], drop: null, doubts: [], coverage: [], stopped: false };
+  const leg: RoutedLeg = { hops: [], specs: [], drop: null, doubts: [] };
   const t = ctx.world.topology(exit.host);
   const port = t?.ports.find((p) => p.name === exit.device);
-  if (t === undefined || port === undefined) {
-    leg.stopped = true;
-    return leg;
-  }
+  if (t === undefined || port === undefined) return leg;
   if (exit.dstMac === null) {
-    leg.stopped = true;
     leg.doubts.push(`no neighbour entry for ${exit.nextHop} on ${exit.device} in ${exit.namespace} on ${exit.host}: the router resolves it by ARP before the frame leaves, so the walk stops at the router (ip netns exec ${exit.namespace} ip neigh show ${exit.nextHop})`);
     return leg;
   }
@@ -668,14 +687,10 @@ function routedLeg(ctx: Context, exit: RoutedExit, base: FrameSpec, frame: Linux
   spec.nw_dst = exit.dstIp;
   if (spec.nw_ttl !== undefined) spec.nw_ttl = Math.max(0, spec.nw_ttl - 1);
   const result = walk(ctx.world, { host: exit.host, bridge: port.bridge, inPort: exit.device, frame: spec });
-  const visits = visitsOf(result);
-  const outputs = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output');
-  const drops = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'drop' | 'undecidable' }> => (d.kind === 'drop' && d.reason !== 'in-port' && d.reason !== 'normal-in-port') || (d.kind === 'undecidable' && d.reason === 'missing-host'));
-  const chainLength = (d: Disposition): number => chainTo(visits, visitOf(visits, d)).length;
-  const longest = <T extends Disposition>(list: T[]): T | undefined => [...list].sort((a, b) => chainLength(b) - chainLength(a))[0];
+  const { visits, outputs, drops, missingHost, otherUndecidable, longest } = outcomeOf(result);
   let end: Disposition | undefined = longest(outputs.filter((d) => reachesTarget(d, exit.dstMac, exit.dstIp, ctx)));
   if (end === undefined) {
-    const dead = longest(drops);
+    const dead = longest([...drops, ...missingHost]);
     if (dead !== undefined) {
       end = dead;
       leg.drop = dropOfDisposition(dead);
@@ -683,9 +698,8 @@ function routedLeg(ctx: Context, exit: RoutedExit, base: FrameSpec, frame: Linux
   }
   end ??= longest(outputs);
   if (end === undefined) {
-    const u = result.dispositions.find((d) => d.kind === 'undecidable');
-    if (u !== undefined && u.kind === 'undecidable') leg.doubts.push(`walk undecidable on ${u.host}/${u.bridge}${u.table === undefined ? '' : ` table ${u.table}`}: ${u.reason} (${u.detail})`);
-    leg.stopped = true;
+    const u = otherUndecidable[0];
+    if (u !== undefined) leg.doubts.push(`walk undecidable on ${u.host}/${u.bridge}${u.table === undefined ? '' : ` table ${u.table}`}: ${u.reason} (${u.detail})`);
     return leg;
   }
   const topo = (h: string): HostTopology | undefined => ctx.world.topology(h);
@@ -718,7 +732,6 @@ function routedLeg(ctx: Context, exit: RoutedExit, base: FrameSpec, frame: Linux
     leg.specs.push(...more.specs);
     leg.drop = more.drop;
     leg.doubts.push(...more.doubts);
-    leg.coverage.push(...more.coverage);
   }
   return leg;
 }
@@ -779,13 +792,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   }
   const obs = start.obs;
   const result: WalkResult = walk(ctx.world, { host: start.where.host, bridge: start.where.bridge, inPort: start.inPort, frame: start.spec });
-  const visits = visitsOf(result);
-  const outputs = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'output' }> => d.kind === 'output');
-  const drops = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'drop' }> => d.kind === 'drop' && d.reason !== 'in-port' && d.reason !== 'normal-in-port');
-  const missingHost = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason === 'missing-host');
-  const otherUndecidable = result.dispositions.filter((d): d is Extract<Disposition, { kind: 'undecidable' }> => d.kind === 'undecidable' && d.reason !== 'missing-host');
-  const chainLength = (d: Disposition): number => chainTo(visits, visitOf(visits, d)).length;
-  const longest = <T extends Disposition>(list: T[]): T | undefined => [...list].sort((a, b) => chainLength(b) - chainLength(a))[0];
+  const { visits, outputs, drops, missingHost, otherUndecidable, longest } = outcomeOf(result);
 
   // the destination's port; a flooded frame without a known target counts as delivered where it went
   let end: Disposition | undefined = longest(outputs.filter((d) => reaches(d, obs, ctx)));
@@ -871,7 +878,6 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     after.push(...cont.hops);
     routedSpecs = cont.specs;
     doubts.push(...cont.doubts);
-    coverage.push(...cont.coverage);
     if (cont.drop !== null) drop = cont.drop;
     if (routed.exit.translated && cont.hops.length > 0) {
       coverage.push(`beyond ${routed.exit.namespace} on ${routed.exit.host} the frame is ${routed.exit.srcIp} → ${routed.exit.dstIp} (NAT): its samples there carry the translated addresses and form a path of their own; the hops after the router are predicted, not matched with samples`);
@@ -913,10 +919,10 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       continue;
     }
     const rank = hopRank(o);
-    const at = (h: Hop, i: number): boolean => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge);
+    const at = (h: Hop): boolean => h.host === w.host && (rank === 1 ? h.kind === 'physical' && (h.bridge === w.bridge || h.bridge === null) : h.kind === 'ovs-bridge' && h.bridge === w.bridge);
     // a bridge crossed twice (routed back into br-int): the crossing entered from the sample's input port
     const inName = o.inputPort?.port ?? null;
-    let index = inName === null ? -1 : hops.findIndex((h, i) => at(h, i) && h.inPort === inName);
+    let index = inName === null ? -1 : hops.findIndex((h) => at(h) && h.inPort === inName);
     if (index < 0) index = hops.findIndex(at);
     if (index < 0) {
       contradict(`observed on ${w.host}/${w.bridge}, which the predicted path does not cross`);
@@ -971,8 +977,9 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       }
     }
   }
-  // a flow table the snapshot did not hold whole: the walk through it is a guess
-  let damaged = false;
+  // the snapshots cannot carry a verdict: a drop in a flow table the snapshot did not hold whole
+  // (the walk through it is a guess), or a tunnel to a host that has no snapshot
+  let noVerdict = false;
   const troubled = new Set<string>();
   for (const h of hops) {
     if (h.kind !== 'ovs-bridge' || h.bridge === null || troubled.has(`${h.host}/${h.bridge}`)) continue;
@@ -980,16 +987,14 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     if (trouble === undefined) continue;
     troubled.add(`${h.host}/${h.bridge}`);
     doubts.push(`the flow table of ${h.host}/${h.bridge} in the snapshot is damaged: ${trouble}; the walk through it may be wrong (re-take it: ovs-ofctl dump-flows ${h.bridge})`);
-    if (drop !== null && drop.host === h.host && drop.bridge === h.bridge) damaged = true;
+    if (drop !== null && drop.host === h.host && drop.bridge === h.bridge) noVerdict = true;
   }
+  if (noVerdict && drop !== null) doubts.push(`the walk ends in a drop at ${drop.host} ${drop.device}${drop.table === null ? '' : ` table ${drop.table}`} (${drop.reason}), in that damaged table: not a verdict`);
   if (missingPeer !== undefined && drop !== null && verdict === 'dropped') {
     doubts.push(missingPeer);
-    verdict = 'incomplete';
-    drop = null;
-    damaged = true;
+    noVerdict = true;
   }
-  if (damaged && drop !== null) {
-    doubts.push(`the walk ends in a drop at ${drop.host} ${drop.device}${drop.table === null ? '' : ` table ${drop.table}`} (${drop.reason}), in that damaged table: not a verdict`);
+  if (noVerdict && drop !== null) {
     verdict = 'incomplete';
     drop = null;
   }
@@ -1023,7 +1028,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
 
   const observableCount = observable.size;
   const observedObservable = [...observable].filter((i) => hops[i]?.observed === true).length;
-  const conf = end === undefined || damaged ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
+  const conf = end === undefined || noVerdict ? 0.1 : lostConfidence ?? confidence({ samplingRate, observable: observableCount, observedObservable, doubts: doubts.length, conflict });
   const analyzed = path(verdict, conf, drop, hops, checks);
   const legs = natLegsOf(ctx, obs, start, hops, routed, routedFrom, checksBefore, drop);
   if (legs.length > 0) NAT_LEGS.set(analyzed, legs);

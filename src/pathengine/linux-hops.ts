@@ -4,7 +4,7 @@
 // the namespace itself; qrouter: a route lookup, qr- → qg-, SNAT noted). OVS sFlow never sees
 // these hops (DESIGN.md): they are inferred, with the iptables rule that decided as evidence.
 import { evaluateIptables, type IptablesPacket, type IptablesVerdict } from '../hoststate/linux/iptables-eval.js';
-import type { IptablesRuleset } from '../hoststate/linux/iptables-save.js';
+import type { IptablesRule, IptablesRuleset } from '../hoststate/linux/iptables-save.js';
 import type { HostTopology, TopoDevice, TopoRoute } from '../topology/model.js';
 import { neutronPrefix } from '../topology/model.js';
 
@@ -94,10 +94,17 @@ function device(t: HostTopology, namespace: string, name: string): TopoDevice | 
 
 const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
 
-function iptablesPacket(frame: LinuxFrame, bridgeName: string, physIn: string, physOut: string): IptablesPacket {
-  const p: IptablesPacket = { physdevIn: physIn, physdevOut: physOut, inInterface: bridgeName, outInterface: bridgeName, ctState: frame.ctState ?? 'unknown' };
-  if (frame.srcIp !== null) p.src = frame.srcIp;
-  if (frame.dstIp !== null) p.dst = frame.dstIp;
+/**
+ * The packet iptables looks at: the frame's addresses, protocol and ports, and where it is — a
+ * bridged frame (physdev in/out, -i/-o the bridge) or a routed one (physdev null, -i/-o devices).
+ */
+function iptablesPacket(frame: LinuxFrame, where: { physdevIn: string | null; physdevOut: string | null; inInterface: string; outInterface?: string; src?: string; dst?: string }): IptablesPacket {
+  const p: IptablesPacket = { physdevIn: where.physdevIn, physdevOut: where.physdevOut, inInterface: where.inInterface, ctState: frame.ctState ?? 'unknown' };
+  if (where.outInterface !== undefined) p.outInterface = where.outInterface;
+  const src = where.src ?? frame.srcIp;
+  const dst = where.dst ?? frame.dstIp;
+  if (src !== null) p.src = src;
+  if (dst !== null) p.dst = dst;
   if (frame.ipProtocol !== null) p.protocol = PROTOCOL_NAMES[frame.ipProtocol] ?? String(frame.ipProtocol);
   if (frame.srcPort !== null) p.srcPort = frame.srcPort;
   if (frame.dstPort !== null) p.dstPort = frame.dstPort;
@@ -144,7 +151,7 @@ function firewall(t: HostTopology, rulesets: ReadonlyMap<string, IptablesRuleset
   const ruleset = rulesets?.get('');
   if (ruleset === undefined) return { rules: [], drop: null, doubt: frame.srcIp === null ? null : 'no iptables ruleset in the snapshot' };
   if (frame.srcIp === null && frame.dstIp === null) return { rules: ['not IP: iptables FORWARD does not apply'], drop: null, doubt: null };
-  const v = evaluateCached(ruleset, iptablesPacket(frame, qbr, physIn, physOut), undefined);
+  const v = evaluateCached(ruleset, iptablesPacket(frame, { physdevIn: physIn, physdevOut: physOut, inInterface: qbr, outInterface: qbr }), undefined);
   const where = `${v.chain}${v.ruleIndex === null ? ' policy' : ` #${v.ruleIndex}`}`;
   const rule = `iptables -t filter FORWARD (conntrack ${frame.ctState ?? 'unknown'} assumed) → ${where}${v.ruleText === null ? '' : `: ${v.ruleText}`}`;
   if (v.kind === 'undecided') return { rules: [rule], drop: null, doubt: `iptables undecided in ${v.chain}: ${v.reason}` };
@@ -222,68 +229,61 @@ export function namespaceOf(t: HostTopology, portName: string): string | undefin
 
 /** A namespace's nat table verdict for the frame in one built-in chain (PREROUTING, POSTROUTING). */
 function natOf(ruleset: IptablesRuleset | undefined, chain: 'PREROUTING' | 'POSTROUTING', frame: LinuxFrame, src: string, dst: string, inDev: string, outDev: string | undefined): { target: string; to: string | null; rule: string } | { undecided: string } | null {
-  if (ruleset === undefined || !natTargetsOf(ruleset).has(chain === 'PREROUTING' ? 'DNAT' : 'SNAT')) return null;
-  const packet: IptablesPacket = { physdevIn: null, physdevOut: null, inInterface: inDev, src, dst, ctState: frame.ctState ?? 'unknown' };
-  if (outDev !== undefined) packet.outInterface = outDev;
-  if (frame.ipProtocol !== null) packet.protocol = PROTOCOL_NAMES[frame.ipProtocol] ?? String(frame.ipProtocol);
-  if (frame.srcPort !== null) packet.srcPort = frame.srcPort;
-  if (frame.dstPort !== null) packet.dstPort = frame.dstPort;
-  if (frame.icmpType !== null) packet.icmpType = frame.icmpType;
-  const v = evaluateCached(ruleset, packet, chain);
+  const nat = natOfRuleset(ruleset);
+  if (ruleset === undefined || !(chain === 'PREROUTING' ? nat.translatesDestination : nat.translatesSource)) return null;
+  const v = evaluateCached(ruleset, iptablesPacket(frame, { physdevIn: null, physdevOut: null, inInterface: inDev, ...(outDev === undefined ? {} : { outInterface: outDev }), src, dst }), chain);
   if (v.kind === 'nat') return { target: v.target, to: v.to, rule: `iptables -t nat ${chain} → ${v.chain} #${v.ruleIndex}: ${v.ruleText}` };
   if (v.kind === 'undecided') return { undecided: `iptables -t nat ${chain} undecided in ${v.chain}: ${v.reason}` };
   return null;
 }
 
-/** The translations a namespace's nat table can make at all: DNAT (and REDIRECT), SNAT (and MASQUERADE). */
-const NAT_KINDS = new WeakMap<IptablesRuleset, ReadonlySet<'DNAT' | 'SNAT'>>();
-
-function natTargetsOf(ruleset: IptablesRuleset): ReadonlySet<'DNAT' | 'SNAT'> {
-  let kinds = NAT_KINDS.get(ruleset);
-  if (kinds === undefined) {
-    const found = new Set<'DNAT' | 'SNAT'>();
-    for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
-      for (const r of c.rules) {
-        const name = r.target?.name;
-        if (name === 'DNAT' || name === 'REDIRECT') found.add('DNAT');
-        if (name === 'SNAT' || name === 'MASQUERADE') found.add('SNAT');
-      }
-    }
-    kinds = found;
-    NAT_KINDS.set(ruleset, kinds);
-  }
-  return kinds;
+/** What a namespace's nat table can do at all, read once per ruleset. */
+interface NatSummary {
+  /** DNAT or REDIRECT rules: PREROUTING may change the destination. */
+  translatesDestination: boolean;
+  /** SNAT or MASQUERADE rules: POSTROUTING may change the source. */
+  translatesSource: boolean;
+  /** --to-source addresses (the router's gateway address, floating IPs). */
+  snat: ReadonlySet<string>;
+  /** --to-destination addresses (a floating IP's fixed IP). */
+  dnat: ReadonlySet<string>;
 }
 
-const NAT_ADDRESSES = { SNAT: new WeakMap<IptablesRuleset, ReadonlySet<string>>(), DNAT: new WeakMap<IptablesRuleset, ReadonlySet<string>>() };
-const NONE: ReadonlySet<string> = new Set();
+const NAT_SUMMARIES = new WeakMap<IptablesRuleset, NatSummary>();
+const NO_NAT: NatSummary = { translatesDestination: false, translatesSource: false, snat: new Set(), dnat: new Set() };
 
-/** Addresses a namespace's SNAT (--to-source) or DNAT (--to-destination) rules translate to. */
-function natAddresses(ruleset: IptablesRuleset | undefined, target: 'SNAT' | 'DNAT'): ReadonlySet<string> {
-  if (ruleset === undefined) return NONE;
-  const cached = NAT_ADDRESSES[target].get(ruleset);
+function natOfRuleset(ruleset: IptablesRuleset | undefined): NatSummary {
+  if (ruleset === undefined) return NO_NAT;
+  const cached = NAT_SUMMARIES.get(ruleset);
   if (cached !== undefined) return cached;
-  const out = new Set<string>();
-  NAT_ADDRESSES[target].set(ruleset, out);
-  const option = target === 'SNAT' ? 'to-source' : 'to-destination';
+  const snat = new Set<string>();
+  const dnat = new Set<string>();
+  let translatesDestination = false;
+  let translatesSource = false;
+  // 192.0.2.1:1024-65535 or 192.0.2.1-192.0.2.9: the first address
+  const address = (r: IptablesRule, option: string): string | undefined => r.target?.options.find((o) => o.name === option)?.values[0]?.split(/[:-]/)[0] || undefined;
   for (const c of ruleset.tables.find((t) => t.name === 'nat')?.chains ?? []) {
     for (const r of c.rules) {
-      if (r.target?.name !== target) continue;
-      const a = r.target.options.find((o) => o.name === option)?.values[0]?.split(/[:-]/)[0];
-      if (a !== undefined && a !== '') out.add(a);
+      const name = r.target?.name;
+      if (name === 'DNAT' || name === 'REDIRECT') translatesDestination = true;
+      if (name === 'SNAT' || name === 'MASQUERADE') translatesSource = true;
+      const to = name === 'SNAT' ? address(r, 'to-source') : name === 'DNAT' ? address(r, 'to-destination') : undefined;
+      if (to !== undefined) (name === 'SNAT' ? snat : dnat).add(to);
     }
   }
-  return out;
+  const summary: NatSummary = { translatesDestination, translatesSource, snat, dnat };
+  NAT_SUMMARIES.set(ruleset, summary);
+  return summary;
 }
 
 /** The router's own SNAT addresses (a reply to one of them is un-NATed by conntrack). */
 export function snatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
-  return natAddresses(ruleset, 'SNAT');
+  return natOfRuleset(ruleset).snat;
 }
 
 /** The addresses DNAT gives (a floating IP's fixed IP). */
 export function dnatAddresses(ruleset: IptablesRuleset | undefined): ReadonlySet<string> {
-  return natAddresses(ruleset, 'DNAT');
+  return natOfRuleset(ruleset).dnat;
 }
 
 /**
