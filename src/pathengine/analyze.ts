@@ -965,15 +965,25 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       // 1-in-N sampling (or a flow group): a hop without a sample is expected unless the flow was
       // seen often enough just before it (lossEvidence).
       const next = missing.find((i) => i > lastObserved);
-      const loss = next === undefined || lastObserved < 0 ? undefined : lossEvidence(seenAt.get(lastObserved) ?? 0, samplingRate);
+      // the evidence: every sample at the observable hops up to the last observed one
+      let upstream = 0;
+      const upstreamHops = new Set<number>();
+      for (const i of observable) if (i <= lastObserved) upstreamHops.add(i);
+      for (const [i, n] of seenAt) {
+        if (i > lastObserved) continue;
+        upstream += n;
+        upstreamHops.add(i);
+      }
+      const loss = next === undefined || lastObserved < 0 ? undefined : lossEvidence(upstream, upstreamHops.size, samplingRate);
       const at = (i: number): string => `hop ${i + 1} (${hops[i]?.host}/${hops[i]?.device})`;
+      const seen = (n: number): string => `seen ${n} time${n === 1 ? '' : 's'} ${upstreamHops.size > 1 ? `at ${upstreamHops.size} hops ` : ''}up to ${at(lastObserved)}`;
       if (loss !== undefined && next !== undefined && loss.lost) {
         verdict = 'lost';
         lostConfidence = loss.confidence;
-        doubts.push(`seen ${loss.samples} times up to ${at(lastObserved)}, never at ${at(next)}: with 1-in-${samplingRate} sampling that happens by chance with probability ${loss.chance.toExponential(1)}`);
+        doubts.push(`${seen(loss.samples)}, never at ${at(next)}: with 1-in-${samplingRate} sampling that happens by chance with probability ${loss.chance.toExponential(1)}`);
       } else {
         verdict = 'delivered';
-        if (loss !== undefined && next !== undefined) doubts.push(`seen ${loss.samples} time${loss.samples === 1 ? '' : 's'} up to ${at(lastObserved)} and never at ${at(next)}: too few samples to tell loss from sampling (${LOST_MIN_SAMPLES} needed; the chance of missing it is ${loss.chance.toFixed(2)})`);
+        if (loss !== undefined && next !== undefined) doubts.push(`${seen(loss.samples)} and never at ${at(next)}: too few samples to tell loss from sampling (${lostMinSamples(upstreamHops.size)} needed; the chance of missing it is ${loss.chance.toFixed(2)})`);
       }
     }
   }
@@ -1208,21 +1218,31 @@ function mergeNat(a: AnalyzedPath, b: AnalyzedPath, leg: NatLeg): AnalyzedPath {
 
 // ---------- loss under sampling ----------
 
-/** Samples a flow needs at its last observed hop before its absence at the next one says `lost`. */
-export const LOST_MIN_SAMPLES = 3;
+/** The largest chance of "no sample at the next hop although every frame went on" that still says `lost`. */
+export const LOST_MAX_CHANCE = 1e-3;
 
 /**
- * A flow seen `samples` times at a hop, sampled 1 in `samplingRate`, stands for about
- * samples × rate frames; each would be sampled at the next observable hop with probability
- * 1/rate, so no sample there by chance has probability (1 − 1/rate)^(samples × rate) ≈ e^−samples
- * (0 at sampling 1). `lost` from LOST_MIN_SAMPLES samples on (from one at sampling 1), with
- * confidence 1 − that chance.
+ * A flow sampled 1 in `samplingRate` at every observable hop, seen `samples` times in all at the
+ * `hops` observable hops up to its last observed one and never at the next. Were every frame
+ * delivered, each of those samples (and the next hop's) would fall on any of the hops + 1 hops
+ * alike, so given the samples seen, none at the next hop by chance has probability
+ * (hops / (hops + 1))^samples (the exact conditional test of two Poisson counts; it needs no
+ * guess of how many frames there were): 2^-samples when only one hop saw the flow. `lost` when
+ * that chance is at most LOST_MAX_CHANCE (10 samples at one hop, 18 over two), with confidence
+ * 1 − chance; at sampling 1 (every frame sampled) one sample is enough.
  */
-export function lossEvidence(samples: number, samplingRate: number): { samples: number; chance: number; lost: boolean; confidence: number } {
+export function lossEvidence(samples: number, hops: number, samplingRate: number): { samples: number; chance: number; lost: boolean; confidence: number } {
   const rate = Math.max(1, samplingRate);
-  const chance = rate === 1 ? (samples > 0 ? 0 : 1) : Math.exp(samples * rate * Math.log1p(-1 / rate));
-  const lost = rate === 1 ? samples > 0 : samples >= LOST_MIN_SAMPLES;
-  return { samples, chance, lost, confidence: Math.round(Math.max(0.05, Math.min(1, 1 - chance)) * 100) / 100 };
+  const k = Math.max(1, hops);
+  const chance = rate === 1 ? (samples > 0 ? 0 : 1) : Math.pow(k / (k + 1), samples);
+  const lost = rate === 1 ? samples > 0 : chance <= LOST_MAX_CHANCE;
+  return { samples, chance, lost, confidence: Math.round(Math.max(0.05, Math.min(1, 1 - chance)) * 1000) / 1000 };
+}
+
+/** The fewest samples over `hops` observable hops that can say `lost` under 1-in-N sampling. */
+export function lostMinSamples(hops: number): number {
+  const k = Math.max(1, hops);
+  return Math.ceil(Math.log(LOST_MAX_CHANCE) / Math.log(k / (k + 1)) - 1e-9);
 }
 
 // ---------- text ----------
