@@ -352,6 +352,9 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
       // br-ex saw the translated frame: that sample is this path's
       expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'network1', kind: 'ovs-bridge', bridge: 'br-ex', inPort: router?.outPort, outPort: 'eth2', observed: true });
       expect(p.answered, text).toBe(true);
+      // the outside addresses go with the path (paths --ip finds it by either)
+      expect(p.nat, text).toEqual({ host: 'network1', namespace: lab.router.namespace, srcIp: gatewayIp, dstIp: lab.externalIp });
+      expect(text).toContain(`  nat: ${gatewayIp} → ${lab.externalIp} on the other side of ${lab.router.namespace} on network1`);
     }
     // no path is left for the translated leg alone; the replies are one path each from br-ex to vm1
     expect(all.filter((p) => p.flow.srcIp === gatewayIp && p.flow.ipProtocol === 1).map(formatPath)).toEqual([]);
@@ -364,7 +367,12 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
       expect(p.hops[0], text).toMatchObject({ host: 'network1', bridge: 'br-ex', inPort: 'eth2', observed: true });
       expect(p.hops[1]?.notes?.[0], text).toMatch(new RegExp(`^${gatewayIp} is this router's SNAT address: conntrack un-NATs the reply to ${vm1}`));
       expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'compute1', kind: 'vm-port', outPort: 'eth0 (instance)' });
+      expect(p.nat, text).toEqual({ host: 'network1', namespace: lab.router.namespace, srcIp: lab.externalIp, dstIp: gatewayIp });
     }
+    // every id ends in its path's first-seen ms, joined ones too (`paths show` finds a path by it)
+    for (const p of all) expect(p.pathId.slice(p.pathId.lastIndexOf('@') + 1), formatPath(p)).toBe(String(Date.parse(p.firstSeen)));
+    // a path no router translates has none
+    for (const p of all.filter((q) => q.flow.dstIp === lab.dhcp.ip)) expect(p.nat ?? null, formatPath(p)).toBeNull();
   });
 
   it('the translated leg not sampled: the hops past the router are predicted (routed frame, SNAT address, qg- MAC), with their ofproto/trace check', () => {
@@ -380,6 +388,8 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
       const check = p.checks.find((c) => c.command.startsWith('ovs-appctl ofproto/trace br-ex '));
       expect(check?.command, text).toContain(`nw_src=${gatewayIp},nw_dst=${lab.externalIp}`);
       expect(p.coverage.some((c) => c.includes('(NAT)') && c.includes('predicted, not matched')), text).toBe(true);
+      // not joined: the addresses past the router are the walk's
+      expect(p.nat, text).toEqual({ host: 'network1', namespace: lab.router.namespace, srcIp: gatewayIp, dstIp: lab.externalIp });
     }
   });
 
@@ -464,6 +474,7 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
     for (const p of replies) {
       const router = p.hops.find((h) => h.kind === 'namespace');
       expect(router?.notes, formatPath(p)).toContain(`DNAT ${fip} → ${vm1} (${lab.router.namespace})`);
+      expect(p.nat, formatPath(p)).toEqual({ host: 'network1', namespace: lab.router.namespace, srcIp: lab.externalIp, dstIp: fip });
       expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['network1/br-ex', 'network1/br-int', 'compute1/br-phy', 'compute1/br-tun']);
     }
     for (const p of paths) {
@@ -475,6 +486,8 @@ describe('analyze on the shipped lab capture: routed through the qrouter namespa
       expect(router?.outPort, text).toMatch(/^qr-/);
       expect(p.hops.some((h) => h.kind === 'tunnel' && h.host === 'network1'), text).toBe(true);
       expect(p.hops[p.hops.length - 1], text).toMatchObject({ host: 'compute1', kind: 'vm-port', outPort: 'eth0 (instance)' });
+      // shown with the floating IP; past the router the frame is addressed to vm1
+      expect(p.nat, text).toEqual({ host: 'network1', namespace: lab.router.namespace, srcIp: lab.externalIp, dstIp: vm1 });
     }
   });
 });

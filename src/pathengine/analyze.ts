@@ -58,6 +58,21 @@ export interface AnalyzedPath {
   conflict?: string | null;
   /** The host snapshots the path was judged by (per host, the one in force at its first observation). */
   snapshots?: SnapshotVersion[];
+  /**
+   * The frame's addresses on the other side of a router's NAT (SNAT, floating-IP DNAT, or the
+   * un-NAT of a reply to the router's SNAT address), where `flow` has the ones before it (or, once
+   * both sides are joined, the inside ones); null when no router on the path translates it.
+   */
+  nat?: NatSide | null;
+}
+
+/** A frame's addresses on the far side of a router's NAT. */
+export interface NatSide {
+  host: string;
+  /** The router's namespace (qrouter-…). */
+  namespace: string;
+  srcIp: string;
+  dstIp: string;
 }
 
 /** One host snapshot version: the host and when it was taken (ISO 8601). */
@@ -756,6 +771,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
   const firstSeen = isoOf(group.firstSeen);
   const lastSeen = isoOf(group.lastSeen);
   let conflictReason: string | null = null;
+  let nat: NatSide | null = null;
   // Paths are built field by field, never by spreading a shared base: one hidden class for every
   // path (measured by bench/analyze.ts: the spread alone cost a third of the analysis).
   const path = (verdict: Verdict, confidence: number, drop: PathDrop | null, hops: Hop[], checks: { host: string; command: string }[]): AnalyzedPath => ({
@@ -778,6 +794,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     conflict: conflictReason,
     // the versions of the hosts this path crosses (not every host's: a path row stays small)
     snapshots: (ctx.snapshots ?? []).filter((v) => hops.some((h) => h.host === v.host) || drop?.host === v.host),
+    nat,
   });
   // a sampled header too short to see the inner frame (the fingerprint then covers less)
   const cut = group.observations.find((o) => o.truncatedAt !== null || o.fingerprintStatus === 'cut');
@@ -879,6 +896,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     routedSpecs = cont.specs;
     doubts.push(...cont.doubts);
     if (cont.drop !== null) drop = cont.drop;
+    if (routed.exit.translated) nat = { host: routed.exit.host, namespace: routed.exit.namespace, srcIp: routed.exit.srcIp, dstIp: routed.exit.dstIp };
     if (routed.exit.translated && cont.hops.length > 0) {
       coverage.push(`beyond ${routed.exit.namespace} on ${routed.exit.host} the frame is ${routed.exit.srcIp} → ${routed.exit.dstIp} (NAT): its samples there carry the translated addresses and form a path of their own; the hops after the router are predicted, not matched with samples`);
     }
@@ -1192,14 +1210,17 @@ function mergeNat(a: AnalyzedPath, b: AnalyzedPath, leg: NatLeg): AnalyzedPath {
   const router: Hop | undefined = routerHop === undefined ? undefined : { ...routerHop, outPort: routerHop.outPort ?? b.hops[0]?.inPort ?? null, notes };
   const hops = [...a.hops.slice(0, leg.at), ...(router === undefined ? [] : [router]), ...b.hops].map((h, k) => ({ ...h, seq: k + 1 }));
   const inside = leg.fromOutside ? b : a;
+  const outside = leg.fromOutside ? a : b;
   const hosts = new Set(hops.map((h) => h.host));
   const snapshots = [...(a.snapshots ?? []), ...(b.snapshots ?? [])].filter((v, k, all) => hosts.has(v.host) && all.findIndex((w) => w.host === v.host) === k);
+  // the id ends in the first-seen time (ms), as every path's: the earlier leg's (stores key on it)
+  const firstSeen = a.firstSeen <= b.firstSeen ? a.firstSeen : b.firstSeen;
   return {
-    pathId: a.pathId,
+    pathId: `${a.pathId.slice(0, a.pathId.lastIndexOf('@'))}@${Date.parse(firstSeen)}`,
     kind: a.kind,
     flow: inside.flow,
     fingerprint: a.fingerprint,
-    firstSeen: a.firstSeen < b.firstSeen ? a.firstSeen : b.firstSeen,
+    firstSeen,
     lastSeen: a.lastSeen > b.lastSeen ? a.lastSeen : b.lastSeen,
     verdict: b.verdict,
     confidence: Math.min(a.confidence, b.confidence),
@@ -1213,6 +1234,7 @@ function mergeNat(a: AnalyzedPath, b: AnalyzedPath, leg: NatLeg): AnalyzedPath {
     answered: null,
     conflict: a.conflict ?? b.conflict ?? null,
     snapshots,
+    nat: { host: routerHop?.host ?? outside.nat?.host ?? '?', namespace: routerHop?.namespace ?? outside.nat?.namespace ?? '?', srcIp: outside.flow.srcIp ?? '?', dstIp: outside.flow.dstIp ?? '?' },
   };
 }
 
@@ -1256,6 +1278,7 @@ export function formatPath(p: AnalyzedPath): string {
   const proto = f.ipProtocol === 1 ? `icmp type ${f.icmpType ?? '?'}` : f.ipProtocol === 6 ? `tcp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === 17 ? `udp ${f.srcPort}→${f.dstPort}` : f.ipProtocol === null ? (f.srcIp !== null || f.dstIp !== null ? 'arp' : 'non-IP') : `proto ${f.ipProtocol}`;
   const out: string[] = [];
   out.push(`path ${p.pathId}  ${f.srcIp ?? f.srcMac ?? '?'} → ${f.dstIp ?? f.dstMac ?? '?'} ${proto}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} sample${p.observations === 1 ? "" : "s"}, ${p.firstSeen})`);
+  if (p.nat !== null && p.nat !== undefined) out.push(`  nat: ${p.nat.srcIp} → ${p.nat.dstIp} on the other side of ${p.nat.namespace} on ${p.nat.host}`);
   if (p.drop !== null) out.push(`  dropped on ${p.drop.host} ${p.drop.device}${p.drop.table === null ? '' : ` table ${p.drop.table}`}: ${p.drop.reason}${p.drop.rule === null ? '' : `\n    rule: ${p.drop.rule}`}`);
   out.push(`  ${pad('#', 3)} ${pad('seen', 5)} ${pad('host', 10)} ${pad('kind', 13)} ${pad('device', 22)} ${pad('in', 18)} ${pad('out', 18)} ${pad('vlan', 5)} ${pad('tun', 5)}`);
   for (const h of p.hops) {

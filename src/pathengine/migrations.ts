@@ -87,6 +87,18 @@ export const PATH_MIGRATIONS: readonly Migration[] = [
       SETTINGS ttl_only_drop_parts = 1`,
     ],
   },
+  {
+    // a path through a router's NAT: the frame's addresses on the other side (AnalyzedPath.nat),
+    // so that a floating IP or an SNAT address finds it too
+    id: '0201-paths-nat',
+    statements: [
+      `ALTER TABLE {db}.paths
+        ADD COLUMN IF NOT EXISTS nat_host LowCardinality(String) DEFAULT '' AFTER dst_ip,
+        ADD COLUMN IF NOT EXISTS nat_namespace String DEFAULT '' AFTER nat_host,
+        ADD COLUMN IF NOT EXISTS nat_src_ip String DEFAULT '' AFTER nat_namespace,
+        ADD COLUMN IF NOT EXISTS nat_dst_ip String DEFAULT '' AFTER nat_src_ip`,
+    ],
+  },
 ];
 
 export const PATH_RETENTION = {

@@ -144,6 +144,12 @@ describe('path stage: the capture streamed with its receive times, judged by the
     );
     expect(external.length).toBeGreaterThan(0);
     for (const r of external) expect(r, JSON.stringify(r)).toMatchObject({ br_ex_observed: '1' });
+    // ... and carry the gateway address as their other side: found by it
+    const viaGateway = await store.query<{ path_id: string; nat_host: string; nat_namespace: string; nat_src_ip: string; nat_dst_ip: string }>(
+      "SELECT path_id, nat_host, nat_namespace, nat_src_ip, nat_dst_ip FROM paths FINAL WHERE (nat_src_ip = '203.0.113.200' OR nat_dst_ip = '203.0.113.200') AND src_ip = '203.0.113.11' AND icmp_type = 8",
+    );
+    expect(viaGateway.map((r) => r.path_id).sort()).toEqual(external.map((r) => r.path_id).sort());
+    for (const r of viaGateway) expect(r, JSON.stringify(r)).toMatchObject({ nat_host: 'network1', nat_namespace: expect.stringMatching(/^qrouter-/), nat_src_ip: '203.0.113.200', nat_dst_ip: '203.0.113.193' });
 
     // the named queries of dashboards/queries on these paths
     const sql = (name: string): string => readFileSync(join(import.meta.dirname, '../../dashboards/queries', name), 'utf8');
@@ -159,6 +165,11 @@ describe('path stage: the capture streamed with its receive times, judged by the
     const brokenRow = ofVm1.find((r) => r.dropped_at === 'network1 br-tun table 3' && r.what === 'icmp 8');
     expect(brokenRow?.route).toMatch(/^compute1:.*network1:br-tun\*$/);
     expect(ofVm1.some((r) => r.verdict === 'delivered' && r.what === 'icmp 8' && /network1:/.test(r.route))).toBe(true);
+    // by the router's SNAT address: vm1's requests to the external host and their replies, each with
+    // the other side (the router's own ARP is its own)
+    const ofGateway = await store.query<{ src_ip: string; dst_ip: string; nat: string; what: string }>(sql('paths-of-ip.sql'), { ...range, ip: '203.0.113.200' });
+    expect(ofGateway.filter((r) => r.what === 'icmp 8').length).toBe(external.length);
+    for (const r of ofGateway.filter((g) => g.what.startsWith('icmp'))) expect(r.nat, JSON.stringify(r)).toMatch(/^203\.0\.113\.(200 -> 203\.0\.113\.193|193 -> 203\.0\.113\.200) past qrouter-/);
 
     const metricsText = await metrics.registry.metrics();
     expect(metricsText).toMatch(/hoptrace_paths_analyzed_total\{verdict="dropped"\} [1-9]/);

@@ -149,6 +149,14 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     expect(vm1.length).toBeGreaterThan(dropped.filter((p) => p.src_ip === '203.0.113.11').length - 1);
     expect(vm1.every((p) => p.src_ip === '203.0.113.11' || p.dst_ip === '203.0.113.11')).toBe(true);
 
+    // by the router's SNAT address: the external host's replies, un-NATed to vm1, with their other side
+    const viaGateway = await listPaths({ data, ip: '203.0.113.200', since: '1h', limit: 500 }, {});
+    const unNated = viaGateway.filter((p) => p.src_ip === '203.0.113.193' && p.dst_ip === '203.0.113.11' && p.icmp_type === 0);
+    expect(unNated.length, JSON.stringify(viaGateway.slice(0, 3))).toBeGreaterThan(0);
+    for (const p of unNated) expect(p).toMatchObject({ nat_host: 'network1', nat_src_ip: '203.0.113.193', nat_dst_ip: '203.0.113.200' });
+    const unNatedText = formatShow(await showPath((unNated[0] as StoredPath).path_id, { data }, {}));
+    expect(unNatedText).toMatch(/\n {2}nat: 203\.0\.113\.193 → 203\.0\.113\.200 on the other side of qrouter-\S+ on network1\n/);
+
     const shown = await showPath((dropped[0] as StoredPath).path_id, { data }, {});
     expect(shown.hops.length).toBe(shown.path.hops);
     const text = formatShow(shown);

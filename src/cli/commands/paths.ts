@@ -37,6 +37,11 @@ export interface StoredPath {
   dst_mac: string;
   src_ip: string;
   dst_ip: string;
+  /** The addresses on the other side of a router's NAT ('' without one). */
+  nat_host: string;
+  nat_namespace: string;
+  nat_src_ip: string;
+  nat_dst_ip: string;
   ip_protocol: number | null;
   src_port: number | null;
   dst_port: number | null;
@@ -109,7 +114,8 @@ function filters(flags: PathsFlags): { where: string; params: Record<string, str
   if (flags.ip !== undefined) {
     if (isIP(flags.ip) === 0) throw new UsageError(`--ip "${flags.ip}" is not an IPv4 or IPv6 address`);
     params['ip'] = flags.ip;
-    where.push('(src_ip = {ip:String} OR dst_ip = {ip:String})');
+    // also by the addresses past a router's NAT: a floating IP, an SNAT address
+    where.push('(src_ip = {ip:String} OR dst_ip = {ip:String} OR nat_src_ip = {ip:String} OR nat_dst_ip = {ip:String})');
   }
   if (flags.host !== undefined) {
     params['host'] = flags.host;
@@ -147,7 +153,7 @@ async function rows<T>(flags: PathsFlags, globals: GlobalFlags, sql: string, par
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
 }
 
-const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, conflict_reason, src_mac, dst_mac, src_ip, dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
+const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, conflict_reason, src_mac, dst_mac, src_ip, dst_ip, nat_host, nat_namespace, nat_src_ip, nat_dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
 
 export async function listPaths(flags: PathsFlags, globals: GlobalFlags): Promise<StoredPath[]> {
   const { where, params } = filters(flags);
@@ -159,14 +165,15 @@ export async function showPath(id: string, flags: PathsFlags, globals: GlobalFla
   // the id ends in the first-seen time (ms): it picks the partition and the key range
   const ms = /@(\d+)$/.exec(id)?.[1];
   if (ms === undefined) throw new UsageError(`"${id}" is not a path id (FINGERPRINT@MILLISECONDS, as \`hoptrace paths\` lists them)`);
-  const found = await rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE first_seen = fromUnixTimestamp64Milli(toInt64({ms:String}), 'UTC') AND path_id = {id:String} LIMIT 1`, { id, ms });
+  // (within a minute of it: ids stored before a joined path's id took its earlier leg's time)
+  const found = await rows<StoredPath>(flags, globals, `SELECT ${COLUMNS} FROM paths FINAL WHERE first_seen BETWEEN fromUnixTimestamp64Milli(toInt64({ms:String}) - 60000, 'UTC') AND fromUnixTimestamp64Milli(toInt64({ms:String}) + 60000, 'UTC') AND path_id = {id:String} LIMIT 1`, { id, ms });
   const path = found[0];
   if (path === undefined) throw new UsageError(`no stored path ${id}: list them with \`hoptrace paths --since 1d\``);
   const hops = await rows<StoredHop>(
     flags,
     globals,
-    'SELECT seq, host, namespace, kind, device, bridge, in_port, out_port, vlan, tunnel_id, remote_ip, observed, rules, notes FROM path_hops FINAL WHERE first_seen = fromUnixTimestamp64Milli(toInt64({ms:String}), \'UTC\') AND path_id = {id:String} AND seq <= toUInt16({hops:String}) ORDER BY seq',
-    { id, ms, hops: String(path.hops) },
+    'SELECT seq, host, namespace, kind, device, bridge, in_port, out_port, vlan, tunnel_id, remote_ip, observed, rules, notes FROM path_hops FINAL WHERE first_seen = toDateTime64({first:String}, 3, \'UTC\') AND path_id = {id:String} AND seq <= toUInt16({hops:String}) ORDER BY seq',
+    { id, first: path.first_seen, hops: String(path.hops) },
   );
   return { path, hops };
 }
@@ -228,6 +235,7 @@ export function formatList(paths: readonly StoredPath[], flags: PathsFlags = {})
 export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly StoredHop[] }): string {
   const out: string[] = [];
   out.push(`path ${p.path_id}  ${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac} ${proto(p)}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples at 1-in-${p.sampling_rate}, ${p.first_seen} – ${p.last_seen})`);
+  if (p.nat_host !== '') out.push(`  nat: ${p.nat_src_ip} → ${p.nat_dst_ip} on the other side of ${p.nat_namespace} on ${p.nat_host}`);
   if (p.drop_host !== '') out.push(`  dropped on ${dropText(p)}: ${p.drop_reason}${p.drop_rule === '' ? '' : `\n    rule: ${p.drop_rule}`}`);
   if (p.conflict) out.push(`  CONFLICT: ${p.conflict_reason}`);
   else if (p.answered === false) out.push(`  no answer seen${p.verdict === 'delivered' ? ': delivered, yet nothing came back (the service, or the instance\'s own firewall?)' : ''}`);
@@ -259,7 +267,7 @@ function common(c: Command): Command {
     .option('-d, --data <dir>', 'embedded store directory (default ./data; a running service on it answers instead)')
     .option('--since <time>', 'paths first seen at or after this: ISO 8601 or a span before now (30s, 15m, 2h, 1d)', '1h')
     .option('--until <time>', 'paths first seen at or before this')
-    .option('--ip <address>', 'paths from or to this address (IP, or ARP sender/target)')
+    .option('--ip <address>', 'paths from or to this address (IP, or ARP sender/target), also as a router\'s NAT gives it (a floating IP, an SNAT address)')
     .option('--host <name>', 'paths that start, end or die on this host')
     .option('--limit <n>', 'at most this many rows', positiveInt)
     .option('--json', 'one JSON object per line');
