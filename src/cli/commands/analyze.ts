@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: each path by the versions in force at its own time, from --snapshots or the store')
     .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
     .option('--window <duration>', 'correlation window: 2000 (milliseconds), 500ms, 2s (default 2s)')
-    .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots; then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
+    .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots, nat (the addresses past a router NAT, or null); then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
     .addHelpText('after', `
 Examples:
   $ tcpdump -i any -w sflow.pcap udp port 6343          # on the collector, while reproducing
