@@ -64,6 +64,35 @@ describe('hoptrace analyze (CLI)', () => {
     expect(bad.stderr).toBe('hoptrace: --verdict gone: use delivered, dropped, lost, incomplete\n');
   });
 
+  it('--ip keeps the paths of one address, by either side of a router NAT; the text says how many it shows; a non-address is exit 2', async () => {
+    interface P { flow: { srcIp: string | null; dstIp: string | null; icmpType: number | null }; nat: { srcIp: string; dstIp: string } | null }
+    const json = async (...args: string[]): Promise<{ paths: P[]; summary: { paths: number; shown: number } }> => {
+      const run = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('healthy'), '--json', ...args]);
+      expect(run.code, run.stderr).toBe(0);
+      const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as P & { summary?: { paths: number; shown: number } });
+      const last = lines.pop();
+      return { paths: lines, summary: last?.summary ?? { paths: -1, shown: -1 } };
+    };
+    const all = await json();
+    const vm1 = await json('--ip', '203.0.113.11');
+    expect(vm1.paths.length).toBeGreaterThan(0);
+    expect(vm1.paths.length).toBeLessThan(all.paths.length);
+    expect(vm1.summary).toMatchObject({ paths: all.summary.paths, shown: vm1.paths.length });
+    for (const p of vm1.paths) expect([p.flow.srcIp, p.flow.dstIp, p.nat?.srcIp, p.nat?.dstIp], JSON.stringify(p.flow)).toContain('203.0.113.11');
+    // the router's SNAT address: vm1's requests to the external host and their replies (inside addresses, nat the outside)
+    const gateway = await json('--ip', '203.0.113.200');
+    const viaNat = gateway.paths.filter((p) => p.nat !== null && p.flow.icmpType !== null);
+    expect(viaNat.length, JSON.stringify(gateway.paths.map((p) => p.flow))).toBeGreaterThan(0);
+    for (const p of viaNat) expect([p.nat?.srcIp, p.nat?.dstIp]).toContain('203.0.113.200');
+    expect(viaNat.some((p) => p.flow.srcIp === '203.0.113.11' && p.flow.icmpType === 8)).toBe(true);
+    const text = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('healthy'), '--ip', '203.0.113.11', '--verdict', 'delivered']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`\\nshown: \\d+ of ${all.summary.paths} paths \\(--ip 203\\.0\\.113\\.11 --verdict delivered\\); the summary counts them all\\n`));
+    const bad = await hoptrace(['analyze', '--pcap', join(LAB, 'sflow.pcap'), '--snapshots', ...snapshots('healthy'), '--ip', '203.0.113']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('hoptrace: --ip "203.0.113" is not an IPv4 or IPv6 address\n');
+  });
+
   it('--window takes milliseconds or a unit; nonsense is one line, exit 2', async () => {
     expect(windowOf('2000')).toBe(2000);
     expect(windowOf('500ms')).toBe(500);

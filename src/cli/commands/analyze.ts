@@ -1,6 +1,6 @@
 // hoptrace analyze: a capture of sFlow datagrams and the hosts' snapshots, replayed through the
 // pipeline's stages (decode, resolve, fingerprint, correlate, trace, verdict), no store needed.
-import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { analyzeDatagrams, formatPath, formatSummary, readCapture, type Analysis } from '../../pathengine/analyze.js';
@@ -19,6 +19,7 @@ export interface AnalyzeFlags {
   at?: string;
   json?: boolean;
   verdict?: string[];
+  ip?: string;
   window?: string;
 }
 
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .option('-d, --data <dir>', 'embedded store directory (default ./data), when --snapshots is not given')
     .option('--at <time>', 'judge every path by the snapshots in force at this time (the latest of each host at or before it); default: each path by the versions in force at its own time, from --snapshots or the store')
     .option('--verdict <verdict...>', `only paths with these verdicts (${VERDICTS.join(', ')})`)
+    .option('--ip <address>', 'only paths from or to this address (IP, or ARP sender/target), also as a router NAT gives it (a floating IP, an SNAT address)')
     .option('--window <duration>', 'correlation window: 2000 (milliseconds), 500ms, 2s (default 2s)')
     .option('--json', 'one path per line: pathId, flow, fingerprint, firstSeen, lastSeen, verdict, confidence, drop, hops, answered, conflict, snapshots, nat (the addresses past a router NAT, or null); then one {"summary": ...} line (with snapshots: every version and the paths it judged)')
     .addHelpText('after', `
@@ -41,10 +43,12 @@ Examples:
   $ hoptrace analyze --pcap sflow.pcap --snapshots sosreport-compute1/ sosreport-network1/
   $ hoptrace analyze --pcap sflow.pcap --snapshots before/* after-repair/*   # each path by the snapshots of its time
   $ hoptrace analyze --pcap sflow.pcap --snapshots ./snapshots --verdict dropped lost
+  $ hoptrace analyze --pcap sflow.pcap --snapshots ./snapshots --ip 203.0.113.11   # "this instance cannot reach X"
   $ hoptrace analyze --pcap sflow.pcap --json | jq 'select(.verdict=="dropped") | .drop'
 
 Verdicts: delivered | dropped {host, device, bridge, table, rule, reason} | lost (seen up to a hop,
-never after: with sampling 1, or a flow sampled 1-in-N at least 3 times there) | incomplete (the
+never after: with sampling 1, or a flow sampled 1-in-N so often before that chance would miss it
+less than once in 1000: 10 samples at one hop) | incomplete (the
 snapshots do not cover the frame's path). conflict: what contradicts the verdict (a dropped request
 that was answered: the snapshot is not the one in force).`)
     .action(async (flags: AnalyzeFlags, command: Command) => {
@@ -56,6 +60,8 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   // `--verdict dropped lost` or `--verdict dropped,lost`, as paths takes them
   const wanted = flags.verdict?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   for (const v of wanted ?? []) if (!(VERDICTS as readonly string[]).includes(v)) throw new UsageError(`--verdict ${v}: use ${VERDICTS.join(', ')}`);
+  const ip = flags.ip;
+  if (ip !== undefined && isIP(ip) === 0) throw new UsageError(`--ip "${ip}" is not an IPv4 or IPv6 address`);
   const windowMs = flags.window === undefined ? undefined : windowOf(flags.window);
   const bytes = await readCaptureFile(flags.pcap);
   const t0 = performance.now();
@@ -103,13 +109,17 @@ export async function runAnalyze(flags: AnalyzeFlags, globals: GlobalFlags): Pro
   analysis.stats.decodeErrors = capture.decodeErrors;
   analysis.stats.elapsedMs = Math.round(performance.now() - t0);
   for (const e of capture.errors) process.stderr.write(`hoptrace: ${e}\n`);
-  const paths = wanted === undefined ? analysis.paths : analysis.paths.filter((p) => wanted.includes(p.verdict));
+  const paths = analysis.paths.filter((p) => (wanted === undefined || wanted.includes(p.verdict))
+    && (ip === undefined || p.flow.srcIp === ip || p.flow.dstIp === ip || p.nat?.srcIp === ip || p.nat?.dstIp === ip));
+  const filtered = wanted !== undefined || ip !== undefined;
+  const given = [...(ip === undefined ? [] : [`--ip ${ip}`]), ...(wanted === undefined ? [] : [`--verdict ${wanted.join(',')}`])].join(' ');
   if (flags.json === true) {
     for (const p of paths) process.stdout.write(`${toJson(p)}\n`);
-    process.stdout.write(`${toJson({ summary: { ...analysis.stats, topDrops: analysis.topDrops, conflicts: analysis.conflicts, snapshots: analysis.snapshots, resolver: analysis.resolver } })}\n`);
+    process.stdout.write(`${toJson({ summary: { ...analysis.stats, shown: paths.length, topDrops: analysis.topDrops, conflicts: analysis.conflicts, snapshots: analysis.snapshots, resolver: analysis.resolver } })}\n`);
     return analysis;
   }
   for (const p of paths) process.stdout.write(`${formatPath(p)}\n\n`);
+  if (filtered) process.stdout.write(`shown: ${paths.length} of ${analysis.paths.length} paths (${given}); the summary counts them all\n`);
   process.stdout.write(formatSummary(analysis));
   return analysis;
 }
