@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../../errors.js';
+import { storedPath, type StoredHopRow, type StoredPathRow } from '../../pathengine/path-json.js';
 import type { GlobalFlags } from '../main.js';
 import { toJson } from '../json.js';
 import { resolveWithDataDir } from '../resolve-config.js';
@@ -23,61 +24,9 @@ export interface PathsFlags {
   json?: boolean;
 }
 
-export interface StoredPath {
-  first_seen: string;
-  last_seen: string;
-  path_id: string;
-  kind: string;
-  verdict: string;
-  confidence: number;
-  answered: boolean | null;
-  conflict: boolean;
-  conflict_reason: string;
-  src_mac: string;
-  dst_mac: string;
-  src_ip: string;
-  dst_ip: string;
-  /** The addresses on the other side of a router's NAT ('' without one). */
-  nat_host: string;
-  nat_namespace: string;
-  nat_src_ip: string;
-  nat_dst_ip: string;
-  ip_protocol: number | null;
-  src_port: number | null;
-  dst_port: number | null;
-  icmp_type: number | null;
-  observations: number;
-  sampling_rate: number;
-  hops: number;
-  observed_hops: number;
-  drop_host: string;
-  drop_device: string;
-  drop_bridge: string;
-  drop_table: string;
-  drop_rule: string;
-  drop_reason: string;
-  doubts: string[];
-  checks: string[];
-  coverage: string[];
-  snapshots: string[];
-}
-
-export interface StoredHop {
-  seq: number;
-  host: string;
-  namespace: string;
-  kind: string;
-  device: string;
-  bridge: string;
-  in_port: string;
-  out_port: string;
-  vlan: number | null;
-  tunnel_id: string | null;
-  remote_ip: string;
-  observed: boolean;
-  rules: string[];
-  notes: string[];
-}
+/** A row of `paths` and of `path_hops`, as stored (snake_case, ClickHouse times). */
+export type StoredPath = StoredPathRow;
+export type StoredHop = StoredHopRow;
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -153,7 +102,7 @@ async function rows<T>(flags: PathsFlags, globals: GlobalFlags, sql: string, par
   return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T);
 }
 
-const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, conflict_reason, src_mac, dst_mac, src_ip, dst_ip, nat_host, nat_namespace, nat_src_ip, nat_dst_ip, ip_protocol, src_port, dst_port, icmp_type, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
+const COLUMNS = 'first_seen, last_seen, path_id, kind, verdict, confidence, answered, conflict, conflict_reason, src_mac, dst_mac, src_ip, dst_ip, nat_host, nat_namespace, nat_src_ip, nat_dst_ip, ip_protocol, src_port, dst_port, icmp_type, fingerprint, observations, sampling_rate, hops, observed_hops, drop_host, drop_device, drop_bridge, drop_table, drop_rule, drop_reason, doubts, checks, coverage, snapshots';
 
 export async function listPaths(flags: PathsFlags, globals: GlobalFlags): Promise<StoredPath[]> {
   const { where, params } = filters(flags);
@@ -262,7 +211,8 @@ export function formatDrops(drops: readonly DropPoint[], flags: PathsFlags = {})
   return `${out.join('\n')}\n`;
 }
 
-function common(c: Command): Command {
+/** The options list and drops share; `json` says what --json prints for the command. */
+function common(c: Command, json: string): Command {
   return c
     .option('-d, --data <dir>', 'embedded store directory (default ./data; a running service on it answers instead)')
     .option('--since <time>', 'paths first seen at or after this: ISO 8601 or a span before now (30s, 15m, 2h, 1d)', '1h')
@@ -270,7 +220,7 @@ function common(c: Command): Command {
     .option('--ip <address>', 'paths from or to this address (IP, or ARP sender/target), also as a router\'s NAT gives it (a floating IP, an SNAT address)')
     .option('--host <name>', 'paths that start, end or die on this host')
     .option('--limit <n>', 'at most this many rows', positiveInt)
-    .option('--json', 'one JSON object per line');
+    .option('--json', json);
 }
 
 export function register(program: Command): void {
@@ -282,27 +232,39 @@ The service (hoptrace serve) writes a path for every frame (sampling 1) or flow 
 its exporters saw, a few seconds after the traffic: verdict delivered / dropped / lost / incomplete,
 where it died and by which rule, hop by hop. Tables: paths, path_hops (docs/paths.md).
 
+--json prints paths the way \`hoptrace analyze --json\` does (pathId, flow, drop, hops, checks,
+snapshots, nat, ISO times): one script reads both. \`paths --json\` leaves out the hops and gives
+hopCount and observedHops instead; \`paths show --json\` has them. \`paths drops --json\` prints the
+drop points' rows.
+
 Examples:
   $ hoptrace paths --verdict dropped --since 15m
-  $ hoptrace paths --ip 203.0.113.11 --json
+  $ hoptrace paths --ip 203.0.113.11 --json | jq -c '{pathId, verdict, drop}'
   $ hoptrace paths drops --since 1d
-  $ hoptrace paths show 9f3c0a1b2c3d4e5f@1795600899104`);
-  common(paths.command('list', { isDefault: true }).description('the latest paths, newest first'))
+  $ hoptrace paths show 9f3c0a1b2c3d4e5f@1795600899104
+  $ hoptrace paths show 9f3c0a1b2c3d4e5f@1795600899104 --json | jq '.hops[] | {seq, host, device, rules}'`);
+  common(
+    paths.command('list', { isDefault: true }).description('the latest paths, newest first'),
+    'one path per line, as `hoptrace analyze --json` prints it but without the hops: hopCount and observedHops instead (the hops: paths show ID --json)',
+  )
     .option('--verdict <verdict...>', `only these verdicts (${VERDICTS.join(', ')}), space- or comma-separated`)
     .action(async (flags: PathsFlags, command: Command) => {
       const list = await listPaths(flags, command.optsWithGlobals());
-      process.stdout.write(flags.json === true ? list.map((p) => `${toJson(p)}\n`).join('') : formatList(list, flags));
+      process.stdout.write(flags.json === true ? list.map((p) => `${toJson(storedPath(p))}\n`).join('') : formatList(list, flags));
     });
   paths
     .command('show <pathId>')
     .description('one path hop by hop: devices, ports, VLAN and tunnel id, the rules that decided, doubts, checks to run')
     .option('-d, --data <dir>', 'embedded store directory (default ./data)')
-    .option('--json', 'the path and its hops as one JSON object')
+    .option('--json', 'the path as one JSON object, as `hoptrace analyze --json` prints it, hops included')
     .action(async (id: string, flags: PathsFlags, command: Command) => {
       const shown = await showPath(id, flags, command.optsWithGlobals());
-      process.stdout.write(flags.json === true ? `${toJson(shown)}\n` : formatShow(shown));
+      process.stdout.write(flags.json === true ? `${toJson(storedPath(shown.path, shown.hops))}\n` : formatShow(shown));
     });
-  common(paths.command('drops').description('drop points: where dropped paths died, by host, device, table and rule, most first'))
+  common(
+    paths.command('drops').description('drop points: where dropped paths died, by host, device, table and rule, most first'),
+    'one drop point per line: drop_host, drop_device, drop_table, drop_rule, drop_reason, paths, first, last, example',
+  )
     .action(async (flags: PathsFlags, command: Command) => {
       const drops = await dropPoints(flags, command.optsWithGlobals());
       process.stdout.write(flags.json === true ? drops.map((d) => `${toJson(d)}\n`).join('') : formatDrops(drops, flags));
