@@ -90,9 +90,10 @@ describe('markAnswers: which answer answers which request', () => {
   });
 });
 
-describe('lossEvidence: a flow sampled 1 in N, seen m times at k hops and never at the next', () => {
+describe('lossEvidence: a flow seen m times at k hops and never at the next', () => {
+  const k = (n: number, rate: number): number[] => Array.from({ length: n }, () => rate);
   it.each([
-    // m, k, N, lost, chance = (k/(k+1))^m whatever N (N > 1)
+    // m, k, N, lost, chance = (k/(k+1))^m at one rate N > 1 everywhere
     [3, 1, 1000, false, 1 / 8],
     [9, 1, 10, false, 2 ** -9],
     [10, 1, 10, true, 2 ** -10],
@@ -100,19 +101,30 @@ describe('lossEvidence: a flow sampled 1 in N, seen m times at k hops and never 
     [17, 2, 10, false, (2 / 3) ** 17],
     [18, 2, 10, true, (2 / 3) ** 18],
     [0, 1, 10, false, 1],
-  ])('m=%i k=%i N=%i: lost %s', (m, k, n, lost, chance) => {
-    const e = lossEvidence(m, k, n);
+  ])('m=%i k=%i N=%i: lost %s', (m, hops, n, lost, chance) => {
+    const e = lossEvidence(m, k(hops, n), n);
     expect(e.lost).toBe(lost);
     expect(e.chance).toBeCloseTo(chance, 6);
     expect(e.confidence).toBeCloseTo(Math.max(0.05, 1 - chance), 3);
     expect(e.chance <= LOST_MAX_CHANCE).toBe(lost);
   });
-  it('the fewest samples that say lost: 10 at one hop, 18 over two, 25 over three', () => {
-    expect([1, 2, 3].map(lostMinSamples)).toEqual([10, 18, 25]);
-    for (const k of [1, 2, 3]) {
-      expect(lossEvidence(lostMinSamples(k), k, 10).lost).toBe(true);
-      expect(lossEvidence(lostMinSamples(k) - 1, k, 10).lost).toBe(false);
+  it('the fewest samples that say lost at one rate: 10 at one hop, 18 over two, 25 over three', () => {
+    expect([1, 2, 3].map((n) => lostMinSamples(k(n, 10), 10))).toEqual([10, 18, 25]);
+    for (const n of [1, 2, 3]) {
+      expect(lossEvidence(lostMinSamples(k(n, 10), 10), k(n, 10), 10).lost).toBe(true);
+      expect(lossEvidence(lostMinSamples(k(n, 10), 10) - 1, k(n, 10), 10).lost).toBe(false);
     }
+  });
+  it('rates that differ: a next hop sampling less often needs far more samples; one sampling every frame needs one', () => {
+    // 1 in 10 before, 1 in 1000 at the next hop: each sample falls there with probability 1/101
+    expect(lossEvidence(10, [10], 1000)).toMatchObject({ lost: false });
+    expect(lossEvidence(10, [10], 1000).chance).toBeCloseTo((100 / 101) ** 10, 6);
+    expect(lostMinSamples([10], 1000)).toBe(695);
+    // 1 in 1000 before, 1 in 10 next: a few samples settle it
+    expect(lostMinSamples([1000], 10)).toBe(2);
+    // the next hop samples every frame: one sample before it is enough, whatever the rate before
+    expect(lossEvidence(1, [64], 1)).toMatchObject({ lost: true, chance: 0, confidence: 1 });
+    expect(lostMinSamples([64], 1)).toBe(1);
   });
   it('a healthy flow is called lost by chance at most once in a thousand windows, however many frames (simulated, 1 in 10, fixed seed)', () => {
     // 20 to 219 frames per window pass two observable hops; each hop samples 1 in 10 independently
@@ -132,13 +144,13 @@ describe('lossEvidence: a flow sampled 1 in N, seen m times at k hops and never 
         if (random() < 0.1) up++;
         if (random() < 0.1) down++;
       }
-      if (down === 0 && lossEvidence(up, 1, 10).lost) falseLost++;
+      if (down === 0 && lossEvidence(up, [10], 10).lost) falseLost++;
     }
     expect(falseLost / windows).toBeLessThanOrEqual(LOST_MAX_CHANCE);
   });
   it('at sampling 1 a single sample is enough (nothing is missed by chance)', () => {
-    expect(lossEvidence(1, 1, 1)).toMatchObject({ lost: true, chance: 0, confidence: 1 });
-    expect(lossEvidence(0, 1, 1).lost).toBe(false);
+    expect(lossEvidence(1, [1], 1)).toMatchObject({ lost: true, chance: 0, confidence: 1 });
+    expect(lossEvidence(0, [1], 1).lost).toBe(false);
   });
 });
 
@@ -218,6 +230,58 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
       expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['compute1/br-int']);
       expect(p.doubts.some((d) => d.includes('never at') && d.includes('network1')), formatPath(p)).toBe(true);
     }
+  });
+
+  /** The topologies with each host's bridges set to sample 1 in `rates[host]`, or to export no sFlow (false). */
+  const withSflow = (rates: Record<string, number | false>): HostTopology[] => topologies.map((t) => {
+    const rate = rates[t.host];
+    if (rate === undefined) return t;
+    return {
+      ...t,
+      bridges: t.bridges.map((b) => (rate === false ? { ...b, sflow: null, sampled: false } : { ...b, sflow: b.sflow === null ? null : { ...b.sflow, sampling: rate }, sampled: true })),
+    };
+  });
+  const runOn = (datagrams: TimedDatagram[], topos: HostTopology[]): AnalyzedPath[] => analyzeDatagrams(datagrams, topos, { rawSnapshots: raws }).paths.filter(echoToDhcp);
+
+  it('sampling 1, network1 exports no sFlow (its Bridge rows name none): not lost, delivered; coverage names its bridges and the setting', () => {
+    expect(topologies.find((t) => t.host === 'network1')?.bridges.every((b) => b.sampled === true)).toBe(true);
+    const paths = runOn(rework((_o, d) => !network1(d), 1), withSflow({ network1: false }));
+    expect(paths).toHaveLength(3);
+    for (const p of paths) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
+      expect(p.doubts.filter((d) => d.includes('never at')), text).toEqual([]);
+      expect(p.coverage.find((c) => c.startsWith('no sFlow on ')), text).toMatch(/^no sFlow on network1\/br-phy, network1\/br-tun \(the snapshot's Bridge row names no sFlow\).*ovs-vsctl set bridge BRIDGE sflow=/);
+    }
+  });
+
+  it('sampling 1, network1\'s underlay bridge samples missing but its br-tun\'s there: delivered, the gap is a doubt (a datagram lost on its way?), not lost', () => {
+    const brPhy = (o: Observation, d: TimedDatagram): boolean => network1(d) && o.outerSrcIp !== null;
+    const paths = run(rework((o, d) => !brPhy(o, d), 1));
+    expect(paths).toHaveLength(3);
+    for (const p of paths) {
+      const text = formatPath(p);
+      expect(p.verdict, text).toBe('delivered');
+      expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), text).toEqual(['compute1/br-int', 'network1/br-tun']);
+      expect(p.doubts.some((d) => /^no sample at hop \d+ \(network1\/br-phy\) although it samples every frame, yet the frame was seen further on/.test(d)), text).toBe(true);
+    }
+  });
+
+  it('1 in 10 at compute1, 1 in 1000 at network1 (snapshots say so), network1 silent: 12 samples are nowhere near enough (695 needed): delivered', () => {
+    const once = rework((_o, d) => !network1(d), 10);
+    const fourTimes = once.flatMap((d) => [0, 1, 2, 3].map((k) => ({
+      ...d,
+      receivedAtMs: d.receivedAtMs + k,
+      datagram: { ...d.datagram, sequence: d.datagram.sequence + k * 100_000, samples: d.datagram.samples.map((s) => (s.kind === 'flow' ? { ...s, sequence: s.sequence + k * 100_000 } : s)) },
+    })));
+    const paths = runOn(fourTimes, withSflow({ compute1: 10, network1: 1000 }));
+    expect(paths).toHaveLength(1);
+    const p = paths[0] as AnalyzedPath;
+    expect(p.observations).toBe(12);
+    expect(p.verdict, formatPath(p)).toBe('delivered');
+    expect(p.doubts.some((d) => d.startsWith('seen 12 times up to') && d.includes('too few samples') && d.includes('(695 needed; the chance of missing it is 0.89)')), formatPath(p)).toBe(true);
+    // the same at one rate everywhere: lost
+    expect(runOn(fourTimes, withSflow({ compute1: 10, network1: 10 }))[0]?.verdict).toBe('lost');
   });
 
   it('1 in 10, network1 silent, 3 samples at compute1: too thin to say lost (chance 1/8): delivered with a doubt naming both hops', () => {

@@ -917,18 +917,36 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     conflictReason ??= reason;
   };
   const observable = new Set<number>();
+  /** The bridge's sFlow as the snapshot in force has it: its sampling rate, or false when it exports none. */
+  const sflowOf = (h: Hop | undefined): { rate: number | null } | false => {
+    const b = h === undefined || h.bridge === null ? undefined : topo(h.host)?.bridges.find((x) => x.name === h.bridge);
+    if (b?.sampled === false) return false;
+    return { rate: b?.sflow?.sampling ?? null };
+  };
+  /** The sampling rate (1 in N) of hop i's bridge from the snapshot, else the path's. */
+  const sflowRate = (i: number): number => {
+    const sf = sflowOf(hops[i]);
+    return sf === false || sf.rate === null ? samplingRate : Math.max(1, sf.rate);
+  };
+  const unsampled: string[] = [];
   hops.forEach((h, i) => {
     // past a NAT the frame's samples are another group's
     if (translated && i >= routedFrom) return;
-    if (h.kind === 'physical' && h.bridge !== null) observable.add(i);
+    let entry = h.kind === 'physical' && h.bridge !== null;
     if (h.kind === 'ovs-bridge') {
       const prev = hops[i - 1];
-      if (i === before.length || prev?.kind === 'physical' || prev?.kind === 'namespace') observable.add(i);
+      entry = i === before.length || prev?.kind === 'physical' || prev?.kind === 'namespace';
     }
+    if (!entry) return;
+    // a bridge without sFlow never samples the frame: its hop is not evidence either way
+    if (sflowOf(h) === false) unsampled.push(`${h.host}/${h.bridge ?? h.device}`);
+    else observable.add(i);
   });
+  if (unsampled.length > 0) coverage.push(`no sFlow on ${[...new Set(unsampled)].join(', ')} (the snapshot's Bridge row names no sFlow): frames entering there are never sampled; to see them: ovs-vsctl set bridge BRIDGE sflow=<uuid of the host's sFlow row>`);
   const discards: string[] = [];
-  /** Observations per hop index. */
+  /** Observations per hop index, and their sampling rate (1 in N). */
   const seenAt = new Map<number, number>();
+  const rateAt = new Map<number, number>();
   let lastObserved = -1;
   for (const o of group.observations) {
     const w = whereOf(o, ctx);
@@ -953,6 +971,7 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
       if (rank === 1 && h.bridge === null) h.bridge = w.bridge;
       lastObserved = Math.max(lastObserved, index);
       seenAt.set(index, (seenAt.get(index) ?? 0) + 1);
+      rateAt.set(index, Math.max(rateAt.get(index) ?? 1, o.samplingRate));
       if (o.outKind === 'discard') discards.push(`${w.host}/${w.bridge} (sFlow discard reason ${o.discardReason ?? '?'})`);
     }
   }
@@ -973,36 +992,44 @@ export function analyzeGroup(group: ClosedGroup, ctx: Context): AnalyzedPath {
     drop = { host: host ?? '?', device: bridge ?? '?', bridge: bridge ?? null, table: null, rule: null, reason: `sFlow reports a discard at ${d}; the snapshots predict delivery (configuration changed since?)` };
   } else {
     const missing = [...observable].filter((i) => hops[i]?.observed !== true).sort((a, b) => a - b);
-    if (missing.length > 0 && samplingRate === 1 && group.kind === 'frame') {
+    const at = (i: number): string => `hop ${i + 1} (${hops[i]?.host}/${hops[i]?.device})`;
+    // the first observable hop after the last observed one; hops skipped before it saw the frame go on
+    const next = missing.find((i) => i > lastObserved);
+    // the evidence: every sample at the observable hops up to the last observed one, each hop at
+    // its rate: its samples', else its bridge's sFlow setting in the snapshot, else the path's. When
+    // the samples show the snapshot's settings out of date (a hop sampled at another rate than its
+    // bridge's setting), the samples' rate stands for the hops without samples too.
+    let stale = false;
+    for (const [i, r] of rateAt) {
+      const sf = sflowOf(hops[i]);
+      if (sf !== false && sf.rate !== null && sf.rate !== r) stale = true;
+    }
+    const rateOf = (i: number): number => rateAt.get(i) ?? (stale ? samplingRate : sflowRate(i));
+    const skipped = missing.filter((i) => i < lastObserved && rateOf(i) === 1);
+    if (skipped.length > 0) doubts.push(`no sample at ${skipped.map(at).join(', ')} although ${skipped.length === 1 ? 'it samples' : 'they sample'} every frame, yet the frame was seen further on: an sFlow datagram lost on its way to the collector?`);
+    let upstream = 0;
+    const upstreamRates: number[] = [];
+    for (const i of observable) {
+      if (i > lastObserved) continue;
+      upstream += seenAt.get(i) ?? 0;
+      upstreamRates.push(rateOf(i));
+    }
+    const nextRate = next === undefined ? samplingRate : rateOf(next);
+    if (stale && next !== undefined && sflowRate(next) !== nextRate) doubts.push(`the samples' sampling rate is not the snapshot's sFlow setting (changed since the snapshot?): ${at(next)} is taken to sample 1-in-${nextRate} as they do`);
+    const loss = next === undefined || lastObserved < 0 || upstream === 0 ? undefined : lossEvidence(upstream, upstreamRates, nextRate);
+    if (loss !== undefined && next !== undefined && loss.lost) {
       verdict = 'lost';
-      const k = lastObserved < 0 ? 'never' : `up to hop ${lastObserved + 1} (${hops[lastObserved]?.host}/${hops[lastObserved]?.device})`;
-      const next = hops[missing[0] ?? 0];
       drop = null;
-      doubts.push(`seen ${k}, never at hop ${(missing[0] ?? 0) + 1} (${next?.host}/${next?.device}) although sampling is 1`);
-    } else {
-      // 1-in-N sampling (or a flow group): a hop without a sample is expected unless the flow was
-      // seen often enough just before it (lossEvidence).
-      const next = missing.find((i) => i > lastObserved);
-      // the evidence: every sample at the observable hops up to the last observed one
-      let upstream = 0;
-      const upstreamHops = new Set<number>();
-      for (const i of observable) if (i <= lastObserved) upstreamHops.add(i);
-      for (const [i, n] of seenAt) {
-        if (i > lastObserved) continue;
-        upstream += n;
-        upstreamHops.add(i);
-      }
-      const loss = next === undefined || lastObserved < 0 ? undefined : lossEvidence(upstream, upstreamHops.size, samplingRate);
-      const at = (i: number): string => `hop ${i + 1} (${hops[i]?.host}/${hops[i]?.device})`;
-      const seen = (n: number): string => `seen ${n} time${n === 1 ? '' : 's'} ${upstreamHops.size > 1 ? `at ${upstreamHops.size} hops ` : ''}up to ${at(lastObserved)}`;
-      if (loss !== undefined && next !== undefined && loss.lost) {
-        verdict = 'lost';
-        lostConfidence = loss.confidence;
-        doubts.push(`${seen(loss.samples)}, never at ${at(next)}: with 1-in-${samplingRate} sampling that happens by chance with probability ${loss.chance.toExponential(1)}`);
+      if (nextRate === 1) {
+        // every frame there would have been sampled: certain (the confidence is the path's own)
+        doubts.push(`seen up to ${at(lastObserved)}, never at ${at(next)} although sampling is 1`);
       } else {
-        verdict = 'delivered';
-        if (loss !== undefined && next !== undefined) doubts.push(`${seen(loss.samples)} and never at ${at(next)}: too few samples to tell loss from sampling (${lostMinSamples(upstreamHops.size)} needed; the chance of missing it is ${loss.chance.toFixed(2)})`);
+        lostConfidence = loss.confidence;
+        doubts.push(`${seenText(upstream, upstreamRates.length, at(lastObserved))}, never at ${at(next)}: with ${ratesText(upstreamRates, nextRate, at(next))} sampling that happens by chance with probability ${loss.chance.toExponential(1)}`);
       }
+    } else {
+      verdict = 'delivered';
+      if (loss !== undefined && next !== undefined) doubts.push(`${seenText(upstream, upstreamRates.length, at(lastObserved))} and never at ${at(next)}: too few samples to tell loss from sampling (${lostMinSamples(upstreamRates, nextRate)} needed; the chance of missing it is ${loss.chance.toFixed(2)})`);
     }
   }
   // the snapshots cannot carry a verdict: a drop in a flow table the snapshot did not hold whole
@@ -1244,27 +1271,46 @@ function mergeNat(a: AnalyzedPath, b: AnalyzedPath, leg: NatLeg): AnalyzedPath {
 export const LOST_MAX_CHANCE = 1e-3;
 
 /**
- * A flow sampled 1 in `samplingRate` at every observable hop, seen `samples` times in all at the
- * `hops` observable hops up to its last observed one and never at the next. Were every frame
- * delivered, each of those samples (and the next hop's) would fall on any of the hops + 1 hops
- * alike, so given the samples seen, none at the next hop by chance has probability
- * (hops / (hops + 1))^samples (the exact conditional test of two Poisson counts; it needs no
- * guess of how many frames there were): 2^-samples when only one hop saw the flow. `lost` when
- * that chance is at most LOST_MAX_CHANCE (10 samples at one hop, 18 over two), with confidence
- * 1 − chance; at sampling 1 (every frame sampled) one sample is enough.
+ * A flow (or frame) seen `samples` times in all at the observable hops up to its last observed one
+ * (sampled there 1 in `upstreamRates[i]`), and never at the next observable hop (1 in `nextRate`).
+ * Were every frame delivered, each sample would fall on a hop in proportion to its sampling
+ * probability, so given the samples seen, none at the next hop by chance has probability
+ * (up / (up + next))^samples with up = Σ 1/upstreamRates[i], next = 1/nextRate (the exact
+ * conditional test of Poisson counts: no guess of how many frames there were is needed).
+ * With one rate N everywhere that is (k/(k+1))^samples for k upstream hops: 2^-samples from one
+ * hop. A next hop sampling every frame (nextRate 1) would have seen any frame that went on: the
+ * chance is 0. `lost` when the chance is at most LOST_MAX_CHANCE (10 samples at one hop, 18 over
+ * two, at one rate), with confidence 1 − chance.
  */
-export function lossEvidence(samples: number, hops: number, samplingRate: number): { samples: number; chance: number; lost: boolean; confidence: number } {
-  const rate = Math.max(1, samplingRate);
-  const k = Math.max(1, hops);
-  const chance = rate === 1 ? (samples > 0 ? 0 : 1) : Math.pow(k / (k + 1), samples);
-  const lost = rate === 1 ? samples > 0 : chance <= LOST_MAX_CHANCE;
-  return { samples, chance, lost, confidence: Math.round(Math.max(0.05, Math.min(1, 1 - chance)) * 1000) / 1000 };
+export function lossEvidence(samples: number, upstreamRates: readonly number[], nextRate: number): { samples: number; chance: number; lost: boolean; confidence: number } {
+  const q = upstreamShare(upstreamRates, nextRate);
+  const chance = samples <= 0 ? 1 : nextRate <= 1 ? 0 : Math.pow(q, samples);
+  return { samples, chance, lost: chance <= LOST_MAX_CHANCE, confidence: Math.round(Math.max(0.05, Math.min(1, 1 - chance)) * 1000) / 1000 };
 }
 
-/** The fewest samples over `hops` observable hops that can say `lost` under 1-in-N sampling. */
-export function lostMinSamples(hops: number): number {
-  const k = Math.max(1, hops);
-  return Math.ceil(Math.log(LOST_MAX_CHANCE) / Math.log(k / (k + 1)) - 1e-9);
+/** The fewest samples that can say `lost` with these rates (see lossEvidence). */
+export function lostMinSamples(upstreamRates: readonly number[], nextRate: number): number {
+  if (nextRate <= 1) return 1;
+  return Math.ceil(Math.log(LOST_MAX_CHANCE) / Math.log(upstreamShare(upstreamRates, nextRate)) - 1e-9);
+}
+
+/** The share of the samples the upstream hops get when every frame passes them and the next hop. */
+function upstreamShare(upstreamRates: readonly number[], nextRate: number): number {
+  let up = 0;
+  for (const r of upstreamRates) up += 1 / Math.max(1, r);
+  if (up === 0) up = 1 / Math.max(1, nextRate);
+  return up / (up + 1 / Math.max(1, nextRate));
+}
+
+function seenText(samples: number, hops: number, upTo: string): string {
+  return `seen ${samples} time${samples === 1 ? '' : 's'} ${hops > 1 ? `at ${hops} hops ` : ''}up to ${upTo}`;
+}
+
+/** "1-in-10", or "1-in-10 (1-in-100 at hop 8 (network1/br-phy))" when the rates differ. */
+function ratesText(upstreamRates: readonly number[], nextRate: number, next: string): string {
+  const up = [...new Set(upstreamRates)];
+  if (up.length === 1 && up[0] === nextRate) return `1-in-${nextRate}`;
+  return `1-in-${up.join('/')} (1-in-${nextRate} at ${next})`;
 }
 
 // ---------- text ----------

@@ -125,6 +125,7 @@ function ovsTopology(state: OvsdbState): { bridges: TopoBridge[]; ports: TopoPor
       failMode: b.failMode,
       protocols: b.protocols,
       sflow: sflow === undefined ? null : { agent: sflow.agent, targets: sflow.targets, sampling: sflow.sampling, polling: sflow.polling, header: sflow.header },
+      sampled: state.tables.includes('Bridge') ? b.sflow !== null : null,
       ports: b.ports,
     };
   });

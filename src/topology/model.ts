@@ -24,7 +24,13 @@ export interface TopoBridge {
   datapathType: string | null;
   failMode: string | null;
   protocols: string[];
+  /** The bridge's sFlow row, when the snapshot holds it (sos keeps no sFlow table: then null). */
   sflow: TopoSflow | null;
+  /**
+   * Does the bridge export sFlow? true: its Bridge row names an sFlow row; false: the Bridge table
+   * was read and names none (its frames are never sampled there); null or absent: unknown.
+   */
+  sampled?: boolean | null;
   /** Port names, in OVSDB order. */
   ports: string[];
 }

@@ -105,7 +105,7 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
     }
   });
 
-  it(`underlay-loss: flows seen at least ${lostMinSamples(1)} times on compute1 and never on network1 are lost; thinner ones stay delivered with a doubt`, async () => {
+  it(`underlay-loss: flows seen at least ${lostMinSamples([SAMPLING], SAMPLING)} times on compute1 and never on network1 are lost; thinner ones stay delivered with a doubt`, async () => {
     // one window over the whole burst (about BURST / SAMPLING samples at compute1): 2 s windows hold
     // about 10 each, on the edge of what says lost
     const paths = await broken('underlay-loss', 30_000);
@@ -116,7 +116,7 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
       expect(p.kind, formatPath(p)).toBe('flow');
       expect(p.drop, formatPath(p)).toBeNull();
       expect(p.hops.filter((h) => h.observed).map((h) => `${h.host}/${h.device}`), formatPath(p)).toEqual(['compute1/br-int']);
-      if (p.observations >= lostMinSamples(1)) {
+      if (p.observations >= lostMinSamples([SAMPLING], SAMPLING)) {
         expect(p.verdict, formatPath(p)).toBe('lost');
         expect(p.confidence, formatPath(p)).toBeGreaterThanOrEqual(0.999);
         expect(p.doubts.some((d) => d.includes('never at') && d.includes('network1') && d.includes(`1-in-${SAMPLING}`)), formatPath(p)).toBe(true);

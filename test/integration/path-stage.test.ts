@@ -18,7 +18,7 @@ import { readUdpPayloads } from '../../src/pcap/pcap-reader.js';
 import { PathStage } from '../../src/pipeline/path-stage.js';
 import { importSnapshots } from '../../src/snapshot/import.js';
 import { ChdbStore } from '../../src/store/chdb-store.js';
-import type { Store } from '../../src/store/store.js';
+import { DEFAULT_RETENTION, type Store } from '../../src/store/store.js';
 import { buildTopology } from '../../src/topology/build.js';
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'lab-capture');
@@ -73,7 +73,9 @@ describe('path stage: the capture streamed with its receive times, judged by the
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hoptrace-path-stage-'));
-    store = flaky(await ChdbStore.open({ path: join(dir, 'data') }));
+    // the capture's rows are from 2026-11-25: a retention they outlive for years (not past 2106, where
+    // DateTime ends and every row would count as expired)
+    store = flaky(await ChdbStore.open({ path: join(dir, 'data'), retention: { ...DEFAULT_RETENTION, sampleDays: 3650 } }));
     await store.migrate();
   }, 120_000);
   afterAll(async () => {
