@@ -88,6 +88,22 @@ describe('markAnswers: which answer answers which request', () => {
     markAnswers(flows, 3000);
     expect(flows.map((p) => p.answered)).toEqual([true, true, null]);
   });
+
+  it('flows at 1-in-N: no answer sampled says "unanswered" only with 10 request samples or more; fewer cannot tell (null, a doubt), until an answer turns up', () => {
+    const flow = (at: number, observations: number): AnalyzedPath => ({ ...path(request, at), kind: 'flow', samplingRate: 10, observations });
+    const [thin, thick] = [flow(1000, 3), flow(5000, 12)];
+    const paths = [thin, thick];
+    markAnswers(paths, 3000);
+    expect(thick).toMatchObject({ answered: false, doubts: [] });
+    expect(thin?.answered).toBeNull();
+    expect(thin?.doubts).toEqual(['no answer sampled, but 3 samples of the request at 1-in-10 cannot tell (the answer\'s would be missed by chance; 10 needed)']);
+    markAnswers(paths, 3000);
+    expect(thin?.doubts).toHaveLength(1);
+    // the stage marks its buffer again once the answer's samples came in
+    const later = [thin, { ...path(reply, 1100), kind: 'flow' as const, samplingRate: 10 }];
+    markAnswers(later, 3000);
+    expect(thin).toMatchObject({ answered: true, doubts: [] });
+  });
 });
 
 describe('lossEvidence: a flow seen m times at k hops and never at the next', () => {

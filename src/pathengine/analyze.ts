@@ -475,8 +475,31 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: num
     }
     // answers only grow: a path once answered stays answered when called again on a shorter list
     p.answered = found || p.answered === true;
+    if (found && p.kind === 'flow') {
+      const stale = p.doubts.findIndex((d) => d.startsWith(NO_ANSWER_SAMPLED));
+      if (stale >= 0) p.doubts.splice(stale, 1);
+    }
+    if (!p.answered && !answerExpected(p)) {
+      // too thinly sampled to tell: the answer's frames may just not have been sampled
+      p.answered = null;
+      const need = lostMinSamples([p.samplingRate], p.samplingRate);
+      const doubt = `${NO_ANSWER_SAMPLED}, but ${p.observations} sample${p.observations === 1 ? '' : 's'} of the request at 1-in-${p.samplingRate} cannot tell (the answer's would be missed by chance; ${need} needed)`;
+      if (!p.doubts.includes(doubt)) p.doubts.push(doubt);
+    }
     markAnsweredConflict(p);
   }
+}
+
+const NO_ANSWER_SAMPLED = 'no answer sampled';
+
+/**
+ * Would this request's answer have been sampled? Always for frames (sampling 1); for a flow
+ * sampled 1 in N, when it has as many samples as it takes for an answer of the same size, crossing
+ * as many sampling hops at the same rate, to go unsampled by chance at most LOST_MAX_CHANCE of the
+ * time (2^-samples: 10).
+ */
+function answerExpected(p: AnalyzedPath): boolean {
+  return p.kind !== 'flow' || p.samplingRate <= 1 || p.observations >= lostMinSamples([p.samplingRate], p.samplingRate);
 }
 
 /** The keys a path can be found under as an answer (see requestKey). */

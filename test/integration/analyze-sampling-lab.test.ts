@@ -88,8 +88,13 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
       expect(p.verdict, formatPath(p)).toBe('delivered');
       expect(p.drop).toBeNull();
       expect(p.hops[p.hops.length - 1], formatPath(p)).toMatchObject({ host: 'network1', kind: 'namespace', namespace: l.dhcp.namespace });
-      expect(p.answered, formatPath(p)).toBe(true);
+      // answered, unless the window holds too few samples for a missing answer to tell (null)
+      if (p.answered !== true) {
+        expect(p.answered, formatPath(p)).toBeNull();
+        expect(p.observations, formatPath(p)).toBeLessThan(lostMinSamples([SAMPLING], SAMPLING));
+      }
     }
+    expect(paths.filter((p) => p.answered === true).length, paths.map(formatPath).join('\n\n')).toBeGreaterThan(0);
     expect(paths.some((p) => p.hops.some((h) => h.observed && h.host === 'network1')), paths.map(formatPath).join('\n\n')).toBe(true);
   });
 
@@ -101,7 +106,7 @@ describe(`path engine on the Neutron lab, sampling 1 in ${SAMPLING}`, () => {
       expect(p.verdict, formatPath(p)).toBe('dropped');
       expect(p.drop, formatPath(p)).toMatchObject({ host: 'network1', bridge: 'br-tun', table: 3 });
       expect(p.drop?.rule, formatPath(p)).toMatch(/priority=0 actions=drop/);
-      expect(p.answered, formatPath(p)).toBe(false);
+      expect(p.answered, formatPath(p)).toBe(p.observations >= lostMinSamples([SAMPLING], SAMPLING) ? false : null);
     }
   });
 
