@@ -257,6 +257,12 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
       bridges: t.bridges.map((b) => (rate === false ? { ...b, sflow: null, sampled: false } : { ...b, sflow: b.sflow === null ? null : { ...b.sflow, sampling: rate }, sampled: true })),
     };
   });
+  /** Each datagram four times, 1 ms apart, as other datagrams with other sample sequence numbers (the same ones would be duplicates). */
+  const fourTimesOver = (datagrams: TimedDatagram[]): TimedDatagram[] => datagrams.flatMap((d) => [0, 1, 2, 3].map((k) => ({
+    ...d,
+    receivedAtMs: d.receivedAtMs + k,
+    datagram: { ...d.datagram, sequence: d.datagram.sequence + k * 100_000, samples: d.datagram.samples.map((s) => (s.kind === 'flow' ? { ...s, sequence: s.sequence + k * 100_000 } : s)) },
+  })));
   const runOn = (datagrams: TimedDatagram[], topos: HostTopology[]): AnalyzedPath[] => analyzeDatagrams(datagrams, topos, { rawSnapshots: raws }).paths.filter(echoToDhcp);
 
   it('sampling 1, network1 exports no sFlow (its Bridge rows name none): not lost, delivered; coverage names its bridges and the setting', () => {
@@ -284,12 +290,7 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
   });
 
   it('1 in 10 at compute1, 1 in 1000 at network1 (snapshots say so), network1 silent: 12 samples are nowhere near enough (695 needed): delivered', () => {
-    const once = rework((_o, d) => !network1(d), 10);
-    const fourTimes = once.flatMap((d) => [0, 1, 2, 3].map((k) => ({
-      ...d,
-      receivedAtMs: d.receivedAtMs + k,
-      datagram: { ...d.datagram, sequence: d.datagram.sequence + k * 100_000, samples: d.datagram.samples.map((s) => (s.kind === 'flow' ? { ...s, sequence: s.sequence + k * 100_000 } : s)) },
-    })));
+    const fourTimes = fourTimesOver(rework((_o, d) => !network1(d), 10));
     const paths = runOn(fourTimes, withSflow({ compute1: 10, network1: 1000 }));
     expect(paths).toHaveLength(1);
     const p = paths[0] as AnalyzedPath;
@@ -311,13 +312,7 @@ describe('analyze on the shipped lab capture with network1\'s samples removed (f
   });
 
   it('1 in 10, network1 silent, compute1\'s datagrams four times over (12 samples): lost, confidence 1 - 2^-12', () => {
-    const once = rework((_o, d) => !network1(d), 10);
-    // each copy another datagram with other sample sequence numbers (the same ones would be duplicates)
-    const fourTimes = once.flatMap((d) => [0, 1, 2, 3].map((k) => ({
-      ...d,
-      receivedAtMs: d.receivedAtMs + k,
-      datagram: { ...d.datagram, sequence: d.datagram.sequence + k * 100_000, samples: d.datagram.samples.map((s) => (s.kind === 'flow' ? { ...s, sequence: s.sequence + k * 100_000 } : s)) },
-    })));
+    const fourTimes = fourTimesOver(rework((_o, d) => !network1(d), 10));
     const paths = run(fourTimes);
     expect(paths).toHaveLength(1);
     const p = paths[0] as AnalyzedPath;
