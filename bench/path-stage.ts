@@ -19,7 +19,8 @@
 // runs in the same thread; it is measured alone (same feed, a consumer group that does nothing) and
 // shown beside, so the stage's own cost is the difference.
 //
-//   standalone: npx tsc -p tsconfig.json && node dist/bench/path-stage.js [--quick]
+//   standalone: npx tsc -p tsconfig.json && node dist/bench/path-stage.js [--quick] [--service-outbox] [--rate N]
+//   (--rate: N datagrams a second, a steady input as a collector sees, instead of as fast as it goes)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,13 @@ const TARGET_SAMPLES = 1_000_000;
 const LOOP_SHIFT_MS = 60_000;
 /** The service's default bus capacity (collector.queueDatagrams / bus.capacity). */
 const BUS_CAPACITY = 65_536;
+/**
+ * The stage's outbox bound in the run: every path. The feed is as fast as the machine, so a store
+ * slower than the analysis fills the service's bound (50,000) and the oldest paths are given up on:
+ * the run would then cost less than storing what it analysed. `--service-outbox` keeps the
+ * service's bound (to see how many it loses).
+ */
+const ALL_PATHS = Number.MAX_SAFE_INTEGER;
 /** Samples of RSS taken over a run. */
 const RSS_POINTS = 12;
 
@@ -66,6 +74,8 @@ interface StageRun extends FeedRun {
   status: PathStageStatus;
   /** Rows in `paths` FINAL (one per path id) and in all (a path written twice counts twice until merged). */
   storedPaths: number;
+  /** sum(hops) over `paths` FINAL: the hop rows its paths need. */
+  neededHops: number;
   pathRows: number;
   storedHops: number;
   hopRows: number;
@@ -77,10 +87,16 @@ interface StageRun extends FeedRun {
  * Feeds `loops` copies of the capture, as envelopes, to the bus (publish waits for room, as the
  * receive loop would drop instead: the bench wants every datagram through), then drains the bus.
  */
-async function feed(f: AnalyzeFixture, bus: MemoryBus, loops: number, trace: number[]): Promise<number> {
+async function feed(f: AnalyzeFixture, bus: MemoryBus, loops: number, trace: number[], rate: number): Promise<number> {
   const every = Math.max(1, Math.floor(loops / (RSS_POINTS - 1)));
+  const start = performance.now();
   let datagrams = 0;
   for (let loop = 0; loop < loops; loop++) {
+    if (rate > 0) {
+      // a loop's datagrams at once, each loop when its turn comes at `rate` datagrams a second
+      const wait = start + (datagrams / rate) * 1000 - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
     const shift = loop * LOOP_SHIFT_MS;
     const messages: BusMessage[] = f.packets.map((p, i) => ({ key: p.exporter, value: encodeEnvelope(p.timeMs + shift, p.exporter, f.ports[i] ?? 6343, p.payload) }));
     await bus.publish(TOPICS.SFLOW_RAW, messages);
@@ -92,23 +108,23 @@ async function feed(f: AnalyzeFixture, bus: MemoryBus, loops: number, trace: num
 }
 
 /** The feed alone: the same envelopes through the same bus to a consumer group that does nothing. */
-async function feedOnly(f: AnalyzeFixture, loops: number): Promise<FeedRun> {
+async function feedOnly(f: AnalyzeFixture, loops: number, rate: number): Promise<FeedRun> {
   const bus = new MemoryBus({ capacity: BUS_CAPACITY });
   bus.consume(TOPICS.SFLOW_RAW, async () => {}, { group: 'bench-null', maxBatch: 1024, lingerMs: 200 });
   const rssTrace: number[] = [];
   const before = loadAverage();
   const cpu = process.cpuUsage();
   const wall = performance.now();
-  const datagrams = await feed(f, bus, loops, rssTrace);
+  const datagrams = await feed(f, bus, loops, rssTrace, rate);
   return { datagrams, cpuS: cpuSeconds(cpu), wallS: (performance.now() - wall) / 1000, rssTrace, rssMax: Math.max(...rssTrace), load: { before, after: loadAverage() } };
 }
 
-async function stageRun(f: AnalyzeFixture, loops: number, store: ChdbStore): Promise<StageRun> {
+async function stageRun(f: AnalyzeFixture, loops: number, store: ChdbStore, maxOutbox: number | undefined, rate: number): Promise<StageRun> {
   // a fresh start for each run (the warm-up's rows gone)
   for (const t of ['paths', 'path_hops']) await store.command(`TRUNCATE TABLE IF EXISTS ${store.database}.${t}`);
   {
     const bus = new MemoryBus({ capacity: BUS_CAPACITY });
-    const stage = new PathStage({ bus, store, metrics: createMetrics({ defaultMetrics: false }), log: createLogger({ level: 'silent', format: 'json' }) });
+    const stage = new PathStage({ bus, store, metrics: createMetrics({ defaultMetrics: false }), log: createLogger({ level: 'silent', format: 'json' }), ...(maxOutbox === undefined ? {} : { maxOutbox }) });
     await stage.start();
     // the snapshot stage's part: each snapshot built on its own and handed over
     for (const raw of f.allRaws) stage.addSnapshot(buildTopology(raw), raw);
@@ -118,7 +134,7 @@ async function stageRun(f: AnalyzeFixture, loops: number, store: ChdbStore): Pro
     const before = loadAverage();
     const cpu = process.cpuUsage();
     const wall = performance.now();
-    const datagrams = await feed(f, bus, loops, rssTrace);
+    const datagrams = await feed(f, bus, loops, rssTrace, rate);
     await stage.stop(); // closes the open groups and writes the rest
     const cpuS = cpuSeconds(cpu);
     const wallS = (performance.now() - wall) / 1000;
@@ -131,6 +147,7 @@ async function stageRun(f: AnalyzeFixture, loops: number, store: ChdbStore): Pro
     return {
       datagrams, cpuS, wallS, rssTrace: thin(rssTrace, RSS_POINTS), rssMax: Math.max(...rssTrace), load, status, threads,
       storedPaths: await count('SELECT count() AS n FROM paths FINAL'),
+      neededHops: await count('SELECT sum(hops) AS n FROM paths FINAL'),
       pathRows: await count('SELECT count() AS n FROM paths'),
       storedHops: await count('SELECT count() AS n FROM path_hops FINAL'),
       hopRows: await count('SELECT count() AS n FROM path_hops'),
@@ -149,8 +166,10 @@ function threadText(threads: [string, number][]): string {
 
 const verdicts = (v: Record<Verdict, number>): string => Object.entries(v).map(([k, n]) => `${k} ${fmt(n)}`).join(', ');
 
-export async function runPathStageBench(options: BenchOptions): Promise<CaseReport> {
+export async function runPathStageBench(options: BenchOptions & { serviceOutbox?: boolean; rate?: number }): Promise<CaseReport> {
   const { log } = options;
+  const rate = options.rate ?? 0;
+  const maxOutbox = options.serviceOutbox === true ? undefined : ALL_PATHS;
   const target = options.quick ? TARGET_SAMPLES / 4 : TARGET_SAMPLES;
   const f = await loadFixture();
   const perLoop = streamRun(f, 1, 'observe').samples;
@@ -161,15 +180,15 @@ export async function runPathStageBench(options: BenchOptions): Promise<CaseRepo
   try {
     await store.migrate();
     // warm-ups (JIT): a short stage run and a short peer run
-    await stageRun(f, 20, store);
+    await stageRun(f, 20, store, maxOutbox, 0);
     streamRun(f, 50, 'analyze', 'auto', 'all');
 
-    const fed = await feedOnly(f, loops);
+    const fed = await feedOnly(f, loops, rate);
     log(`paths: feed alone (envelopes + MemoryBus.publish to a group that does nothing) ${fmt(fed.datagrams)} datagrams in ${fed.cpuS.toFixed(2)} CPU-s; load ${fed.load.before} -> ${fed.load.after}`);
-    const stage = await stageRun(f, loops, store);
+    const stage = await stageRun(f, loops, store, maxOutbox, rate);
     const s = stage.status;
     const samples = s.observations;
-    log(`paths: stage ${fmt(samples)} samples (${fmt(stage.datagrams)} datagrams) in ${stage.cpuS.toFixed(2)} CPU-s, ${stage.wallS.toFixed(1)} s wall = ${si(samples / stage.cpuS)}/CPU-s; paths ${fmt(s.paths)} (status stored ${fmt(s.stored)}; paths FINAL ${fmt(stage.storedPaths)}, rows ${fmt(stage.pathRows)}), hops FINAL ${fmt(stage.storedHops)} (rows ${fmt(stage.hopRows)}); threads ${threadText(stage.threads)}; RSS max ${stage.rssMax.toFixed(0)} MiB; load ${stage.load.before} -> ${stage.load.after}`);
+    log(`paths: stage ${fmt(samples)} samples (${fmt(stage.datagrams)} datagrams) in ${stage.cpuS.toFixed(2)} CPU-s, ${stage.wallS.toFixed(1)} s wall = ${si(samples / stage.cpuS)}/CPU-s; paths ${fmt(s.paths)} (status stored ${fmt(s.stored)}, not stored ${fmt(s.notStored)}${maxOutbox === undefined ? ' (the service\'s outbox bound)' : ''}; paths FINAL ${fmt(stage.storedPaths)}, rows ${fmt(stage.pathRows)}), hops FINAL ${fmt(stage.storedHops)} (rows ${fmt(stage.hopRows)}); threads ${threadText(stage.threads)}; RSS max ${stage.rssMax.toFixed(0)} MiB; load ${stage.load.before} -> ${stage.load.after}`);
     const peerLoad = loadAverage();
     const peer = streamRun(f, loops, 'analyze', 'auto', 'all');
     const peerRate = peer.samples / peer.cpuS;
@@ -181,7 +200,9 @@ export async function runPathStageBench(options: BenchOptions): Promise<CaseRepo
     const problems: string[] = [];
     if (JSON.stringify(s.byVerdict) !== JSON.stringify(peer.byVerdict)) problems.push(`verdicts differ: stage ${verdicts(s.byVerdict)}, peer ${verdicts(peer.byVerdict)}`);
     if (s.datagrams !== stage.datagrams || s.undecodable !== 0 || s.observations !== peer.samples) problems.push(`input: ${fmt(s.datagrams)} of ${fmt(stage.datagrams)} datagrams decoded (undecodable ${s.undecodable}), ${fmt(s.observations)} observations (peer ${fmt(peer.samples)})`);
-    if (s.paths !== peer.paths || stage.storedPaths !== s.paths || stage.storedHops !== peer.hops) problems.push(`stored: ${fmt(stage.storedPaths)} paths (stage ${fmt(s.paths)}, peer ${fmt(peer.paths)}), ${fmt(stage.storedHops)} hops (peer ${fmt(peer.hops)})`);
+    // the peer counts paths and hops before joining a NAT'ed frame's legs (its verdicts after)
+    const peerPaths = Object.values(peer.byVerdict).reduce((n, v) => n + v, 0);
+    if (s.paths !== peerPaths || stage.storedPaths !== s.paths || stage.storedHops !== stage.neededHops) problems.push(`stored: ${fmt(stage.storedPaths)} paths (stage ${fmt(s.paths)}, peer ${fmt(peerPaths)}), ${fmt(stage.storedHops)} hops (the stored paths have ${fmt(stage.neededHops)})`);
     if (s.outbox !== 0 || s.notStored !== 0 || s.lastError !== null) problems.push(`outbox ${fmt(s.outbox)}, not stored ${fmt(s.notStored)}, last error ${s.lastError ?? 'none'}`);
     // the status counts a batch twice when the tick's write and a batch's write overlap (both insert it)
     const doubled = s.stored - s.paths;
@@ -194,7 +215,7 @@ export async function runPathStageBench(options: BenchOptions): Promise<CaseRepo
     const markdown = [
       '## paths',
       '',
-      `The service's path stage on the shipped lab capture (${fmt(f.packets.length)} datagrams, ${fmt(perLoop)} samples per loop; the three snapshot sets, ${f.allRaws.length} snapshots, given with \`stage.addSnapshot(buildTopology(raw), raw)\`), looped ${fmt(loops)} times (receive times +${LOOP_SHIFT_MS / 1000} s per loop) to ${fmt(samples)} samples, as collector envelopes through a MemoryBus of ${fmt(BUS_CAPACITY)} (the stage's own consumer group, batches of up to 1,024), into a fresh chDB data directory. One run after a warm-up; CPU of the whole process (chDB's threads included).`,
+      `The service's path stage on the shipped lab capture (${fmt(f.packets.length)} datagrams, ${fmt(perLoop)} samples per loop; the three snapshot sets, ${f.allRaws.length} snapshots, given with \`stage.addSnapshot(buildTopology(raw), raw)\`), looped ${fmt(loops)} times (receive times +${LOOP_SHIFT_MS / 1000} s per loop) to ${fmt(samples)} samples, as collector envelopes${rate > 0 ? ` at ${fmt(rate)} datagrams/s` : ''} through a MemoryBus of ${fmt(BUS_CAPACITY)} (the stage's own consumer group, batches of up to 1,024), into a fresh chDB data directory, the stage's outbox ${maxOutbox === undefined ? "bounded as in the service (50,000 paths: what the store cannot take in time is given up on)" : 'unbounded (every path is stored, however far the store falls behind)'}. One run after a warm-up; CPU of the whole process (chDB's threads included).`,
       '',
       table(['run', 'samples', 'CPU s', 'wall s', 'frames / CPU-s', 'vs offline analysis', 'load before -> after'], [
         ['path stage + store writes + feed', fmt(samples), stage.cpuS.toFixed(2), stage.wallS.toFixed(1), si(stageRate), ratio(stageRate, peerRate), `${stage.load.before} -> ${stage.load.after}`],
@@ -220,7 +241,11 @@ export async function runPathStageBench(options: BenchOptions): Promise<CaseRepo
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const quick = process.argv.includes('--quick');
-  runPathStageBench({ quick, tmp: '', log: (line) => process.stdout.write(`${line}\n`) })
+  const serviceOutbox = process.argv.includes('--service-outbox');
+  const rateAt = process.argv.indexOf('--rate');
+  const rate = rateAt < 0 ? 0 : Number(process.argv[rateAt + 1]);
+  if (!(rate >= 0)) throw new RangeError(`--rate takes datagrams per second, not ${JSON.stringify(process.argv[rateAt + 1])}`);
+  runPathStageBench({ quick, serviceOutbox, rate, tmp: '', log: (line) => process.stdout.write(`${line}\n`) })
     .then((report) => process.stdout.write(`\n${report.lines.join('\n')}\n\n${report.markdown}`))
     .catch((error: unknown) => {
       process.stderr.write(`bench paths: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

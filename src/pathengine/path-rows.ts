@@ -4,7 +4,7 @@
 import type { Row } from '../store/store.js';
 import { chTime, snapshotId } from '../topology/store.js';
 import { VERSION } from '../version.js';
-import type { AnalyzedPath } from './analyze.js';
+import type { AnalyzedPath, SnapshotVersion } from './analyze.js';
 
 export interface PathRows {
   path: Row;
@@ -45,20 +45,20 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     observations: p.observations,
     sampling_rate: p.samplingRate,
     hops: p.hops.length,
-    observed_hops: p.hops.filter((h) => h.observed).length,
+    observed_hops: observedHops(p),
     start_host: p.hops[0]?.host ?? '',
     end_host: p.hops[p.hops.length - 1]?.host ?? '',
     drop_host: drop?.host ?? '',
     drop_device: drop?.device ?? '',
     drop_bridge: drop?.bridge ?? '',
-    drop_table: drop?.table === null || drop?.table === undefined ? '' : String(drop.table),
+    drop_table: dropTable(p),
     drop_rule: drop?.rule ?? '',
     drop_reason: drop?.reason ?? '',
     // copies: markAnswers may still add to a settled path's doubts
     doubts: [...p.doubts],
-    checks: p.checks.map((c) => `${c.host}: ${c.command}`),
+    checks: checkTexts(p),
     coverage: [...p.coverage],
-    snapshots: p.snapshots === undefined ? [...snapshots] : p.snapshots.map((v) => snapshotId(v.host, v.takenAt)),
+    snapshots: snapshotIds(p, snapshots),
     computed_at: computedAt,
     version,
     hoptrace_version: VERSION,
@@ -84,4 +84,38 @@ export function pathRows(p: AnalyzedPath, snapshots: readonly string[], computed
     version,
   }));
   return { path, hops };
+}
+
+// Derived columns, shared with the RowBinary encoder (path-row-binary.ts): both must store the same.
+
+export function observedHops(p: AnalyzedPath): number {
+  let n = 0;
+  for (const h of p.hops) if (h.observed) n++;
+  return n;
+}
+
+export function dropTable(p: AnalyzedPath): string {
+  const table = p.drop?.table;
+  return table === null || table === undefined ? '' : String(table);
+}
+
+export function checkTexts(p: AnalyzedPath): string[] {
+  return p.checks.map((c) => `${c.host}: ${c.command}`);
+}
+
+/** The snapshot ids (host@time) the path was judged by; `snapshots` when the path does not say. */
+export function snapshotIds(p: AnalyzedPath, snapshots: readonly string[]): string[] {
+  return p.snapshots === undefined ? [...snapshots] : p.snapshots.map(versionId);
+}
+
+// The paths of one context share its version objects: each id is built once, not once per path.
+const versionIds = new WeakMap<SnapshotVersion, string>();
+
+function versionId(v: SnapshotVersion): string {
+  let id = versionIds.get(v);
+  if (id === undefined) {
+    id = snapshotId(v.host, v.takenAt);
+    versionIds.set(v, id);
+  }
+  return id;
 }

@@ -17,7 +17,8 @@
 // derived data (the samples are stored by the decode stage and can be analysed again), so a store
 // outage keeps them in a bounded outbox, retried each tick; past the bound the oldest are given up
 // on and counted. A path analysed twice (a bus batch handed over again) has the same path_id, and
-// the paths tables keep one row per id (ReplacingMergeTree).
+// the paths tables keep one row per id (ReplacingMergeTree). Paths are encoded in RowBinary as they
+// settle (pathengine/path-row-binary.ts) and written WRITE_PATHS at a time, or what there is each tick.
 //
 // Scale: the correlation needs every host's datagrams in one place, so run one path stage per
 // deployment (the embedded service has one; with Kafka, one process with paths.enabled).
@@ -31,9 +32,10 @@ import type { Metrics } from '../observability/metrics.js';
 import { ANSWER_SKEW_MS, hasNatLegs, joinNatLegs, markAnswers, PathAnalyzer, type AnalyzedPath } from '../pathengine/analyze.js';
 import { Correlator, type ClosedGroup, type CorrelatorStats } from '../pathengine/correlate.js';
 import { toObservations } from '../pathengine/observation.js';
-import { pathRows, type PathRows } from '../pathengine/path-rows.js';
+import { encodePath, pathBatches, type EncodedPath } from '../pathengine/path-row-binary.js';
 import { decodeDatagram } from '../sflow/datagram.js';
-import type { Row, Store } from '../store/store.js';
+import { RowBinaryWriter } from '../store/row-binary.js';
+import type { Store } from '../store/store.js';
 import { buildTopology } from '../topology/build.js';
 import type { HostTopology } from '../topology/model.js';
 import { loadSnapshots } from '../topology/store.js';
@@ -82,6 +84,14 @@ export interface PathStageStatus {
 
 const GROUP_OUTCOMES = ['late', 'overflow', 'duplicate', 'unkeyed'] as const;
 
+/**
+ * Paths in one write (at most), and enough settled paths for a bus batch to start a write at once;
+ * fewer wait for the tick (tickMs after the last write). Each write is a part in both tables, which
+ * chDB then merges: writing after every bus batch, as before, cost ~1.8x the CPU at 3,000 datagrams/s
+ * of the lab capture (merges of the small parts), ~1.4x at 15,000 (bench/RESULTS.md, session 5).
+ */
+const WRITE_PATHS = 10_000;
+
 export class PathStage {
   readonly #o: Required<Omit<PathStageOptions, 'bus' | 'store' | 'metrics' | 'log' | 'clock'>> & Pick<PathStageOptions, 'bus' | 'store' | 'metrics' | 'log'>;
   readonly #clock: () => number;
@@ -97,7 +107,10 @@ export class PathStage {
   #natPending = 0;
   /** Paths settled within the last ANSWER_SKEW_MS: an answer seen before its request is among them. */
   #recent: AnalyzedPath[] = [];
-  #outbox: PathRows[] = [];
+  /** Settled paths in RowBinary, oldest first, until the store has them. */
+  #outbox: EncodedPath[] = [];
+  /** Scratch space of encodePath. */
+  readonly #encoder = new RowBinaryWriter(64 * 1024);
   #consumer: Consumer | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Wall-clock time the last datagram arrived; 0 before the first. */
@@ -108,7 +121,9 @@ export class PathStage {
   #ticking = false;
   /** The write in flight (one at a time: each removes exactly what it wrote from the outbox). */
   #writing: Promise<void> | undefined;
-  #inFlight = new Set<PathRows>();
+  #inFlight = new Set<EncodedPath>();
+  /** Clock time the last write started; 0 before the first. */
+  #lastWriteAt = 0;
   readonly #status: PathStageStatus = {
     datagrams: 0, undecodable: 0, observations: 0, paths: 0, byVerdict: { delivered: 0, dropped: 0, lost: 0, incomplete: 0 }, stored: 0, notStored: 0,
     pending: 0, outbox: 0, openGroups: 0, hosts: 0, watermark: null, lastPathAt: null, lastError: null, analysisErrors: 0,
@@ -220,8 +235,13 @@ export class PathStage {
     this.#analyzeClosed(this.#correlator.takeClosed());
     this.#countObservations();
     // the bus batch is released now: a slow store must not hold the raw topic (the decode stage
-    // shares it); the outbox is written in the background, one write at a time
-    void this.#write();
+    // shares it); the outbox is written in the background, one write at a time, once enough paths
+    // have settled or a tick has gone by since the last write
+    if (this.#outbox.length >= WRITE_PATHS || this.#clock() - this.#lastWriteAt >= this.#o.tickMs) void this.#write();
+    // ... but that write moves on only through the event loop (the batch file, chDB's answer), and a
+    // bus with the next batch ready calls again at once: without a turn of the loop here it never
+    // gets one, the outbox fills while the input lasts and its oldest paths are given up on
+    if (this.#writing !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Writes due paths; after an idle spell closes everything and starts a fresh correlator. */
@@ -300,7 +320,7 @@ export class PathStage {
     this.#recent = [...this.#recent, ...settled].filter((p) => Date.parse(p.firstSeen) >= keepFrom);
     const now = this.#clock();
     for (const p of settled) {
-      this.#outbox.push(pathRows(p, [], now));
+      this.#outbox.push(encodePath(p, [], now, this.#encoder));
       this.#status.paths++;
       this.#status.byVerdict[p.verdict]++;
       this.#o.metrics.pathsAnalyzed.inc({ verdict: p.verdict });
@@ -332,18 +352,14 @@ export class PathStage {
   }
 
   async #writeOnce(): Promise<void> {
-    const batch = this.#outbox.slice(0, 10_000);
+    this.#lastWriteAt = this.#clock();
+    const batch = this.#outbox.slice(0, WRITE_PATHS);
     this.#inFlight = new Set(batch);
-    const paths: Row[] = [];
-    const hops: Row[] = [];
-    for (const r of batch) {
-      paths.push(r.path);
-      for (const h of r.hops) hops.push(h);
-    }
-    const token = `${batch.length}:${String(batch[0]?.path['path_id'])}:${String(batch[batch.length - 1]?.path['path_id'])}`;
+    const { paths, hops } = pathBatches(batch);
+    const token = `${batch.length}:${String(batch[0]?.pathId)}:${String(batch[batch.length - 1]?.pathId)}`;
     try {
       // hops first: a path row is the sign its hops are there
-      if (hops.length > 0) await this.#o.store.insert('path_hops', hops, { dedupToken: `path_hops:${token}` });
+      if (hops.rowCount > 0) await this.#o.store.insert('path_hops', hops, { dedupToken: `path_hops:${token}` });
       await this.#o.store.insert('paths', paths, { dedupToken: `paths:${token}` });
     } catch (error) {
       // Kept in the outbox and retried at the next tick (a StoreError, or a bug in a row: logged
@@ -356,8 +372,8 @@ export class PathStage {
     this.#inFlight = new Set();
     this.#outbox = this.#outbox.filter((r) => !written.has(r));
     this.#status.stored += batch.length;
-    this.#o.metrics.rowsInserted.inc({ table: 'paths' }, paths.length);
-    this.#o.metrics.rowsInserted.inc({ table: 'path_hops' }, hops.length);
+    this.#o.metrics.rowsInserted.inc({ table: 'paths' }, paths.rowCount);
+    this.#o.metrics.rowsInserted.inc({ table: 'path_hops' }, hops.rowCount);
   }
 
   #countObservations(): void {

@@ -3,7 +3,9 @@
 // escaping on our side, and ClickHouse reads it without parsing text (measured: docs/schema.md).
 //
 //   (U)IntN, Float64   little-endian, N/8 bytes
+//   Float32            little-endian, 4 bytes
 //   Bool               one byte 0/1
+//   Nullable(T)        one byte, 1 = NULL (nothing follows), 0 = a T follows
 //   DateTime64(3)      Int64 milliseconds since the epoch
 //   String             LEB128 length, then the bytes
 //   Array(T)           LEB128 count, then the elements
@@ -84,6 +86,13 @@ export class RowBinaryWriter {
     this.#pos += 8;
   }
 
+  /** Float32: the double rounded to the nearest float, as ClickHouse's Float64 -> Float32 cast. */
+  f32(value: number): void {
+    this.#room(4);
+    this.#view.setFloat32(this.#pos, value, true);
+    this.#pos += 4;
+  }
+
   /** String known to be ASCII (addresses, MACs, kinds): no UTF-8 check. */
   ascii(text: string): void {
     const length = text.length;
@@ -113,6 +122,49 @@ export class RowBinaryWriter {
     this.#pos += this.#buffer.write(text, this.#pos, length, 'utf8');
   }
 
+  /**
+   * Any JS text, as UTF-8, in one pass: no ASCII check first (text() scans each string twice when
+   * it is long or not ASCII). For the path tables' free text: rules, doubts, notes, names.
+   */
+  utf8(text: string): void {
+    const length = text.length;
+    // UTF-16 units to UTF-8: at most 3 bytes each (a surrogate pair, 2 units, is 4 bytes)
+    this.#room(length * 3 + 5);
+    const buffer = this.#buffer;
+    const start = this.#pos;
+    if (length <= SHORT) {
+      // copied by hand while ASCII, after a one-byte length (SHORT < 0x80)
+      let pos = start + 1;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) break;
+        buffer[pos++] = code;
+      }
+      if (i === length) {
+        buffer[start] = length;
+        this.#pos = pos;
+        return;
+      }
+    }
+    // the bytes after a length prefix sized for `length` bytes (right when ASCII), moved when
+    // the byte count needs a longer prefix
+    const guess = lebSize(length);
+    const bytes = buffer.write(text, start + guess, 'utf8');
+    const need = lebSize(bytes);
+    if (need !== guess) buffer.copyWithin(start + need, start + guess, start + guess + bytes);
+    this.#pos = start;
+    this.#leb128(bytes);
+    this.#pos += bytes;
+  }
+
+  /** Array(String) of any JS text, through utf8(). */
+  utf8Array(values: readonly string[]): void {
+    this.#room(5);
+    this.#leb128(values.length);
+    for (let i = 0; i < values.length; i++) this.utf8(values[i] as string);
+  }
+
   /** Raw bytes as a String value. */
   blob(bytes: Uint8Array): void {
     const length = bytes.byteLength;
@@ -136,6 +188,13 @@ export class RowBinaryWriter {
     this.#room(5);
     this.#leb128(values.length);
     for (let i = 0; i < values.length; i++) this.ascii(values[i] as string);
+  }
+
+  /** Array(String) of any JS text. */
+  textArray(values: readonly string[]): void {
+    this.#room(5);
+    this.#leb128(values.length);
+    for (let i = 0; i < values.length; i++) this.text(values[i] as string);
   }
 
   /** Map(String, String). */
@@ -180,4 +239,11 @@ export class RowBinaryWriter {
     this.#buffer = bigger;
     this.#view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength);
   }
+}
+
+/** Bytes of `value` in LEB128. */
+function lebSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) size++;
+  return size;
 }
