@@ -87,8 +87,8 @@ const GROUP_OUTCOMES = ['late', 'overflow', 'duplicate', 'unkeyed'] as const;
 /**
  * Paths in one write (at most), and enough settled paths for a bus batch to start a write at once;
  * fewer wait for the tick (tickMs after the last write). Each write is a part in both tables, which
- * chDB then merges: writing after every bus batch, as before, cost ~1.8x the CPU at 3,000 datagrams/s
- * of the lab capture (merges of the small parts), ~1.4x at 15,000 (bench/RESULTS.md, session 5).
+ * chDB then merges: writing after every bus batch, as before, cost ~1.7x the CPU at 5,000 datagrams/s
+ * of the lab capture (merges of the small parts), ~1.2x at 15,000 (bench/RESULTS.md, session 5).
  */
 const WRITE_PATHS = 10_000;
 

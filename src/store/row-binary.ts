@@ -190,13 +190,6 @@ export class RowBinaryWriter {
     for (let i = 0; i < values.length; i++) this.ascii(values[i] as string);
   }
 
-  /** Array(String) of any JS text. */
-  textArray(values: readonly string[]): void {
-    this.#room(5);
-    this.#leb128(values.length);
-    for (let i = 0; i < values.length; i++) this.text(values[i] as string);
-  }
-
   /** Map(String, String). */
   textMap(map: Readonly<Record<string, string>>): void {
     let count = 0;
