@@ -89,6 +89,27 @@ describe('markAnswers: which answer answers which request', () => {
     expect(flows.map((p) => p.answered)).toEqual([true, true, null]);
   });
 
+  it('through a router\'s NAT a request and its answer find each other by either side\'s addresses (one joined, the other seen on one side only)', () => {
+    const router = { host: 'network1', namespace: 'qrouter-1' };
+    // vm1 203.0.113.11 pings 203.0.113.193 through SNAT to 203.0.113.200
+    const insideRequest = { srcIp: '203.0.113.11', dstIp: '203.0.113.193', ipProtocol: 1, icmpType: 8 };
+    const outsideRequest = { ...insideRequest, srcIp: '203.0.113.200' };
+    const insideReply = { srcIp: '203.0.113.193', dstIp: '203.0.113.11', ipProtocol: 1, icmpType: 0 };
+    const outsideReply = { ...insideReply, dstIp: '203.0.113.200' };
+    // the request seen past the router only; the reply joined across the un-NAT (shown inside)
+    const a = [path(outsideRequest, 1000), { ...path(insideReply, 1010), nat: { ...router, srcIp: '203.0.113.193', dstIp: '203.0.113.200' } }];
+    markAnswers(a, 3000);
+    expect(a[0]?.answered).toBe(true);
+    // the request joined (shown inside); the reply seen before the router only
+    const b = [{ ...path(insideRequest, 1000), nat: { ...router, srcIp: '203.0.113.200', dstIp: '203.0.113.193' } }, path(outsideReply, 1010)];
+    markAnswers(b, 3000);
+    expect(b[0]?.answered).toBe(true);
+    // without the nat side they are strangers
+    const c = [path(outsideRequest, 1000), path(insideReply, 1010)];
+    markAnswers(c, 3000);
+    expect(c[0]?.answered).toBe(false);
+  });
+
   it('flows at 1-in-N: no answer sampled says "unanswered" only with 10 request samples or more; fewer cannot tell (null, a doubt), until an answer turns up', () => {
     const flow = (at: number, observations: number): AnalyzedPath => ({ ...path(request, at), kind: 'flow', samplingRate: 10, observations });
     const [thin, thick] = [flow(1000, 3), flow(5000, 12)];

@@ -441,12 +441,16 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: num
   // the possible answers by what they answer (a request looks up its key and checks each candidate
   // with answers()): linear in the paths, where a scan of every path in the window was quadratic
   // on a busy capture (one iperf flow: tens of thousands of frames within the window)
+  // (a path through a router's NAT is looked up, and looks, by the addresses of both sides: the
+  // translated request's answer may be a path shown with the inside addresses, and the other way)
   const byKey = new Map<string, { at: number[]; head: number }>();
   paths.forEach((p, j) => {
-    for (const key of answerKeys(p.flow)) {
-      const bucket = byKey.get(key);
-      if (bucket === undefined) byKey.set(key, { at: [j], head: 0 });
-      else bucket.at.push(j);
+    for (const f of identities(p)) {
+      for (const key of answerKeys(f)) {
+        const bucket = byKey.get(key);
+        if (bucket === undefined) byKey.set(key, { at: [j], head: 0 });
+        else if (bucket.at[bucket.at.length - 1] !== j) bucket.at.push(j);
+      }
     }
   });
   const claimed = new Set<number>();
@@ -455,8 +459,9 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: num
     if (p === undefined || !isRequest(p.flow)) continue;
     const t = times[i] ?? 0;
     let found = false;
-    const bucket = byKey.get(requestKey(p.flow));
-    if (bucket !== undefined) {
+    for (const request of identities(p)) {
+      const bucket = found ? undefined : byKey.get(requestKey(request));
+      if (bucket === undefined) continue;
       const at = bucket.at;
       // requests come in time order: what is too early (or claimed) at the head stays so
       while (bucket.head < at.length && ((times[at[bucket.head] ?? 0] ?? 0) < t - skewMs || claimed.has(at[bucket.head] ?? -1))) bucket.head++;
@@ -464,7 +469,7 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: num
         const j = at[k] ?? -1;
         if ((times[j] ?? 0) > t + windowMs) break;
         const q = paths[j];
-        if (j === i || q === undefined || (times[j] ?? 0) < t - skewMs || !answers(q.flow, p.flow)) continue;
+        if (j === i || q === undefined || (times[j] ?? 0) < t - skewMs || !identities(q).some((reply) => answers(reply, request))) continue;
         if (p.kind === 'frame' && q.kind === 'frame') {
           if (claimed.has(j)) continue;
           claimed.add(j);
@@ -500,6 +505,13 @@ const NO_ANSWER_SAMPLED = 'no answer sampled';
  */
 function answerExpected(p: AnalyzedPath): boolean {
   return p.kind !== 'flow' || p.samplingRate <= 1 || p.observations >= lostMinSamples([p.samplingRate], p.samplingRate);
+}
+
+/** The flow of a path, and through a router's NAT also the same flow with the other side's addresses. */
+function identities(p: AnalyzedPath): PathFlow[] {
+  const n = p.nat;
+  if (n === null || n === undefined) return [p.flow];
+  return [p.flow, { ...p.flow, srcIp: n.srcIp, dstIp: n.dstIp }];
 }
 
 /** The keys a path can be found under as an answer (see requestKey). */
