@@ -459,18 +459,26 @@ export function markAnswers(paths: AnalyzedPath[], windowMs: number, skewMs: num
     if (p === undefined || !isRequest(p.flow)) continue;
     const t = times[i] ?? 0;
     let found = false;
-    for (const request of identities(p)) {
-      const bucket = found ? undefined : byKey.get(requestKey(request));
+    const mine = identities(p);
+    for (let ri = 0; ri < mine.length && !found; ri++) {
+      const request = mine[ri] as PathFlow;
+      const bucket = byKey.get(requestKey(request));
       if (bucket === undefined) continue;
       const at = bucket.at;
-      // requests come in time order: what is too early (or claimed) at the head stays so
-      while (bucket.head < at.length && ((times[at[bucket.head] ?? 0] ?? 0) < t - skewMs || claimed.has(at[bucket.head] ?? -1))) bucket.head++;
+      // requests come in time order: what is too early at the head stays so (and what is claimed,
+      // for the paths' own addresses)
+      while (bucket.head < at.length && ((times[at[bucket.head] ?? 0] ?? 0) < t - skewMs || (ri === 0 && claimed.has(at[bucket.head] ?? -1)))) bucket.head++;
       for (let k = bucket.head; k < at.length; k++) {
         const j = at[k] ?? -1;
         if ((times[j] ?? 0) > t + windowMs) break;
         const q = paths[j];
-        if (j === i || q === undefined || (times[j] ?? 0) < t - skewMs || !identities(q).some((reply) => answers(reply, request))) continue;
-        if (p.kind === 'frame' && q.kind === 'frame') {
+        if (j === i || q === undefined || (times[j] ?? 0) < t - skewMs) continue;
+        const theirs = identities(q);
+        const qi = theirs.findIndex((reply) => answers(reply, request));
+        if (qi < 0) continue;
+        // an answer answers one frame by the paths' own addresses; by a NAT side it answers the
+        // same frame seen on the other side of the router (not joined), so it is not used up
+        if (p.kind === 'frame' && q.kind === 'frame' && ri === 0 && qi === 0) {
           if (claimed.has(j)) continue;
           claimed.add(j);
         }

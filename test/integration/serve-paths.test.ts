@@ -154,6 +154,8 @@ describe('hoptrace serve computes paths from the stream and stores them', () => 
     const unNated = viaGateway.filter((p) => p.src_ip === '203.0.113.193' && p.dst_ip === '203.0.113.11' && p.icmp_type === 0);
     expect(unNated.length, JSON.stringify(viaGateway.slice(0, 3))).toBeGreaterThan(0);
     for (const p of unNated) expect(p).toMatchObject({ nat_host: 'network1', nat_src_ip: '203.0.113.193', nat_dst_ip: '203.0.113.200' });
+    const listed = formatList(unNated).split('\n').filter((l) => l.includes((unNated[0] as StoredPath).path_id));
+    expect(listed[0]).toMatch(/ icmp 0 nat /);
     const unNatedText = formatShow(await showPath((unNated[0] as StoredPath).path_id, { data }, {}));
     expect(unNatedText).toMatch(/\n {2}nat: 203\.0\.113\.193 → 203\.0\.113\.200 on the other side of qrouter-\S+ on network1\n/);
 

@@ -175,9 +175,9 @@ export function formatList(paths: readonly StoredPath[], flags: PathsFlags = {})
   for (const p of paths) {
     const flow = `${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac}`;
     const mark = p.conflict ? '!' : p.answered === false ? '?' : '';
-    out.push(`${pad(p.first_seen, 24)} ${pad(p.verdict + mark, 10)} ${pad(p.confidence.toFixed(2), 4)} ${pad(flow, 36)} ${pad(proto(p), 14)} ${pad(dropText(p), 30)} ${p.path_id}`);
+    out.push(`${pad(p.first_seen, 24)} ${pad(p.verdict + mark, 10)} ${pad(p.confidence.toFixed(2), 4)} ${pad(flow, 36)} ${pad(`${proto(p)}${p.nat_host === '' ? '' : ' nat'}`, 14)} ${pad(dropText(p), 30)} ${p.path_id}`);
   }
-  out.push('', 'verdict marks: ! conflict (observations or an answer contradict the verdict: snapshots out of date?), ? request never answered. Details: hoptrace paths show PATH_ID');
+  out.push('', 'verdict marks: ! conflict (observations or an answer contradict the verdict: snapshots out of date?), ? request never answered. nat: through a router\'s NAT (shown with the first side\'s addresses; --ip finds either side). Details: hoptrace paths show PATH_ID');
   return `${out.join('\n')}\n`;
 }
 
