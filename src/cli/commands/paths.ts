@@ -183,7 +183,7 @@ export function formatList(paths: readonly StoredPath[], flags: PathsFlags = {})
 
 export function formatShow({ path: p, hops }: { path: StoredPath; hops: readonly StoredHop[] }): string {
   const out: string[] = [];
-  out.push(`path ${p.path_id}  ${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac} ${proto(p)}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} samples at 1-in-${p.sampling_rate}, ${p.first_seen} – ${p.last_seen})`);
+  out.push(`path ${p.path_id}  ${p.src_ip || p.src_mac} → ${p.dst_ip || p.dst_mac} ${proto(p)}  ${p.verdict.toUpperCase()} (confidence ${p.confidence.toFixed(2)}, ${p.observations} sample${p.observations === 1 ? "" : "s"} at 1-in-${p.sampling_rate}, ${p.first_seen} – ${p.last_seen})`);
   if (p.nat_host !== '') out.push(`  nat: ${p.nat_src_ip} → ${p.nat_dst_ip} on the other side of ${p.nat_namespace} on ${p.nat_host}`);
   if (p.drop_host !== '') out.push(`  dropped on ${dropText(p)}: ${p.drop_reason}${p.drop_rule === '' ? '' : `\n    rule: ${p.drop_rule}`}`);
   if (p.conflict) out.push(`  CONFLICT: ${p.conflict_reason}`);
